@@ -1,0 +1,1 @@
+"""actors: a small supervised actor runtime on anyio (asyncio, uvloop, trio)."""

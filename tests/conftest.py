@@ -1,0 +1,22 @@
+"""Shared fixtures: every async test runs on asyncio, asyncio + uvloop and trio."""
+
+from __future__ import annotations
+
+import pytest
+
+_BACKENDS = [
+    pytest.param(("asyncio", {}), id="asyncio"),
+    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    pytest.param(("trio", {}), id="trio"),
+]
+
+
+@pytest.fixture(params=_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
+    """All anyio backends; tests that need asyncio-only libraries override this."""
+    return request.param
+
+
+@pytest.fixture
+def asyncio_only() -> None:
+    """Marker fixture: documents that a test overrides ``anyio_backend`` to asyncio variants."""
