@@ -1,0 +1,212 @@
+"""``cascade-rt``: serve an app, list what it declares, read tables and query them.
+
+The asset commands (``run``, ``assets``, ``runs``, ``branch``) join from ``_assets``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+app = typer.Typer(
+    name="cascade-rt",
+    help="Streaming ingestion on an in-process actor model: HTTP ingest, streams, Iceberg tables, dlt assets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+AppArg = Annotated[str, typer.Argument(help="The app: a .py file or a module name.")]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="The cascade home (default: $CASCADE_HOME or ./.cascade).", show_default=False),
+]
+
+
+def load(app_ref: str) -> Any:
+    """Imports the user's app so its declarations register; exits 2 with the reason if it fails."""
+    from ..ingestion import load_app
+
+    try:
+        return load_app(app_ref)
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def run_async(fn: Any, *args: Any) -> Any:
+    """Runs ``fn(*args)`` on asyncio, with uvloop when it is installed."""
+    try:
+        import uvloop  # noqa: F401
+
+        options = {"use_uvloop": True}
+    except ImportError:  # pragma: no cover - uvloop is a Linux/macOS dependency
+        options = {}
+    return anyio.run(fn, *args, backend="asyncio", backend_options=options)
+
+
+@app.command()
+def serve(
+    app_ref: AppArg,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (0: a free one).")] = 4000,
+    workers: Annotated[int, typer.Option(min=1, help="Processes sharing the port (streams must be on Kafka).")] = 1,
+    home: HomeOpt = None,
+    role: Annotated[str, typer.Option(hidden=True)] = "all",
+) -> None:
+    """Runs every pipeline, table, stream, API and asset of APP, with the HTTP API and the scheduler."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1 and not os.environ.get("CASCADE_KAFKA_BOOTSTRAP"):
+        console.print(
+            "[red]error:[/red] --workers N runs N processes that must share streams through Kafka; "
+            "set CASCADE_KAFKA_BOOTSTRAP=host:port (or run one worker)"
+        )
+        raise typer.Exit(2)
+    load(app_ref)
+    extra: list[subprocess.Popen[bytes]] = []
+    if workers > 1:
+        if port == 0:
+            console.print("[red]error:[/red] --workers N needs a fixed --port for the processes to share")
+            raise typer.Exit(2)
+        command = [sys.executable, "-m", "cascade_rt.cli", "serve", app_ref, "--host", host, "--port", str(port),
+                   "--role", "ingest"]
+        if home is not None:
+            command += ["--home", str(home)]
+        extra = [subprocess.Popen(command) for _ in range(workers - 1)]
+    try:
+        run_async(_serve, host, port, home, role, workers > 1 or role != "all")
+    finally:
+        for proc in extra:
+            proc.send_signal(signal.SIGTERM)
+        for proc in extra:
+            proc.wait(timeout=60)
+
+
+async def _serve(host: str, port: int, home: Path | None, role: str, reuse_port: bool) -> None:
+    from ..runtime import Runtime
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with Runtime(home, schedule=role == "all", role=role) as rt:
+            bound = await rt.serve(host, port, reuse_port=reuse_port)
+            apis = ", ".join(sorted(e.api.path for e in rt.endpoints.values())) or "no ingest APIs"
+            console.print(f"cascade-rt serving on http://{host}:{bound} ({apis}); home {rt.home}", highlight=False)
+            async for signum in signals:
+                console.print(f"received {signal.Signals(signum).name}: draining", highlight=False)
+                break
+
+
+@app.command("ls")
+def list_definitions(app_ref: AppArg) -> None:
+    """Lists the pipelines, tables, streams, ingest APIs, dead-letter queues and assets of APP."""
+    from .._registry import default_registry
+
+    load(app_ref)
+    reg = default_registry()
+    table = RichTable("kind", "name", "details")
+    for kind, name, decl in reg:
+        table.add_row(kind.replace("_", " "), name, describe(kind, decl))
+    console.print(table)
+
+
+def describe(kind: str, decl: Any) -> str:
+    """One line about a declaration, for ``ls``."""
+    if kind == "pipeline":
+        return ", ".join(role for role, part in decl.parts().items() if part is not None)
+    if kind == "table":
+        cfg = decl.config
+        bits = [".".join(decl.identifier)]
+        if cfg.order_by_fields:
+            bits.append("order by " + ", ".join(cfg.order_by_fields))
+        if cfg.deduplicate:
+            bits.append("dedup on " + ", ".join(decl.schema.key_fields))
+        return "; ".join(bits)
+    if kind == "stream":
+        dest = decl.destination
+        to = f" → {getattr(dest, 'table_name', dest)}" if dest is not None else ""
+        return f"{decl.config.parallelism} partitions, retention {decl.config.retention_period}s{to}"
+    if kind == "ingest_api":
+        dest = decl.destination
+        name = getattr(dest, "stream_name", None) or getattr(dest, "table_name", None) or dest
+        return f"POST {decl.path} ({decl.format or 'JSON or JSON_ARRAY'}) → {name}"
+    if kind == "asset":
+        return str(getattr(decl, "describe", lambda: "")())
+    return ""
+
+
+@app.command()
+def peek(
+    name: Annotated[str, typer.Argument(help="A table: NAME (namespace default) or NAMESPACE.NAME.")],
+    n: Annotated[int, typer.Option("-n", "--limit", min=1, help="Rows to show.")] = 10,
+    branch: Annotated[str, typer.Option(help="The branch to read.")] = "main",
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Shows the first rows of a table."""
+    from ..table import open_catalog, resolve_home
+
+    catalog = open_catalog(resolve_home(home))
+    identifier = tuple(name.split(".", 1)) if "." in name else ("default", name)
+    try:
+        table = catalog.load_table(identifier)
+    except Exception as exc:  # NoSuchTableError, NoSuchNamespaceError
+        known = [".".join(t) for ns in catalog.list_namespaces() for t in catalog.list_tables(ns)]
+        console.print(f"[red]error:[/red] {exc}; tables: {', '.join(known) or 'none'}")
+        raise typer.Exit(1) from None
+    scan = table.scan(limit=n)
+    if branch != "main":
+        scan = scan.use_ref(branch)
+    print_arrow(scan.to_arrow(), as_json=as_json, title=f"{'.'.join(identifier)} ({branch})")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the catalog's tables.")],
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Runs SQL (DuckDB) over the catalog's tables."""
+    from ..table import open_catalog, resolve_home
+    from ..table import query as run_query
+
+    result = run_query(open_catalog(resolve_home(home)), sql)
+    print_arrow(result, as_json=as_json)
+
+
+def print_arrow(data: Any, *, as_json: bool = False, title: str | None = None) -> None:
+    """Prints an Arrow table as a rich table, or one JSON object per line."""
+    rows = data.to_pylist()
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, default=str))
+        return
+    table = RichTable(*data.column_names, title=title)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+    console.print(f"{data.num_rows} row(s)", highlight=False)
+
+
+def _register_asset_commands() -> None:
+    from . import _assets
+
+    _assets.register(app)
+
+
+_register_asset_commands()
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()

@@ -1,0 +1,190 @@
+"""The declarations users write: ``OlapTable``, ``Stream``, ``IngestApi``, ``DeadLetterQueue``.
+
+They only describe; the ``Runtime`` turns them into supervised actors when it starts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from .._registry import Registry
+from ._config import (
+    DeadLetterQueueConfig,
+    IngestConfig,
+    OlapConfig,
+    StreamConfig,
+    coerce_config,
+    versioned_name,
+)
+from ._declare import Declaration
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+class OlapTable(Declaration[T], Generic[T]):
+    """An Apache Iceberg table written by one writer actor (group commit, optional dedup on the key).
+
+    ``OlapTable[Orders]("orders", {"order_by_fields": ["id"], "deduplicate": True})`` creates the table
+    ``default.orders`` in the runtime's catalog when the runtime starts.
+    """
+
+    kind = "table"
+
+    def __init__(self, name: str, config: OlapConfig | dict[str, Any] | None = None, *,
+                 registry: Registry | None = None) -> None:
+        self._declare(name, registry)
+        self.config = coerce_config(config, OlapConfig, owner=f"OlapTable {name!r}")
+        self.table_name = versioned_name(name, self.config.version)
+        self._check_fields()
+        self._register(self.table_name)
+
+    @property
+    def identifier(self) -> tuple[str, str]:
+        """``(namespace, table)`` in the Iceberg catalog."""
+        return (self.config.namespace, self.table_name)
+
+    def _schema_options(self) -> dict[str, Any]:
+        return {}
+
+    def _check_fields(self) -> None:
+        names = {f.name for f in self.schema.fields}
+        for field in self.config.order_by_fields:
+            if field not in names:
+                raise ValueError(
+                    f"OlapTable {self.name!r}: order_by_fields names `{field}`, which is not a field of "
+                    f"{self.schema.name} (fields: {', '.join(sorted(names))})"
+                )
+        for field, _transform in self.config.partition_by:
+            if field not in names:
+                raise ValueError(
+                    f"OlapTable {self.name!r}: partition_by names `{field}`, which is not a field of "
+                    f"{self.schema.name}"
+                )
+        if self.config.deduplicate and not self.schema.key_fields:
+            raise ValueError(
+                f"OlapTable {self.name!r}: deduplicate=True needs a key; mark one field of "
+                f"{self.schema.name} as Key[str] or Key[int]"
+            )
+
+    def to_arrow(self, *, branch: str = "main", home: Any = None) -> Any:
+        """Reads the whole table (on ``branch``) as a ``pyarrow.Table`` from the runtime's catalog."""
+        from ..runtime import read_table
+
+        return read_table(self.identifier, branch=branch, home=home)
+
+
+class _Transform:
+    __slots__ = ("destination", "function", "name")
+
+    def __init__(self, destination: Stream[Any] | None, function: Callable[..., Any], name: str) -> None:
+        self.destination = destination
+        self.function = function
+        self.name = name
+
+
+def _check_callable(owner: str, what: str, fn: Any) -> None:
+    if not callable(fn):
+        raise TypeError(f"{owner}: {what} must be a function taking one record, got {type(fn).__name__}")
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return
+    if len(params) > 1:
+        raise TypeError(f"{owner}: {what} {getattr(fn, '__name__', fn)!r} must take exactly one record")
+
+
+class Stream(Declaration[T], Generic[T]):
+    """A stream of records: ``parallelism`` partitions (routed by key), retention, transforms, consumers.
+
+    In memory by default; on Kafka (one topic per stream) when ``CASCADE_KAFKA_BOOTSTRAP`` is set.
+    """
+
+    kind = "stream"
+
+    def __init__(self, name: str, config: StreamConfig | dict[str, Any] | None = None, *,
+                 registry: Registry | None = None) -> None:
+        self._declare(name, registry)
+        self.config = coerce_config(config, StreamConfig, owner=f"Stream {name!r}")
+        if self.config.parallelism < 1:
+            raise ValueError(f"Stream {name!r}: parallelism must be at least 1, got {self.config.parallelism}")
+        if self.config.retention_period <= 0:
+            raise ValueError(
+                f"Stream {name!r}: retention_period must be a positive number of seconds, "
+                f"got {self.config.retention_period}"
+            )
+        self.stream_name = versioned_name(name, self.config.version)
+        self.transforms: list[_Transform] = []
+        self.consumers: list[_Transform] = []
+        self._register(self.stream_name)
+
+    @property
+    def destination(self) -> Any:
+        """The destination table (an ``OlapTable`` or its name), if any."""
+        return self.config.destination
+
+    def add_transform(self, destination: Stream[U], transformation: Callable[[T], Any]) -> None:
+        """Sends each record through ``transformation`` into ``destination``.
+
+        ``transformation`` gets one record (an instance of the schema class) and returns a record, a
+        list of records or ``None`` (drop); it may be sync or async. A record it raises on goes to the
+        dead-letter queue with the error; the stream goes on.
+        """
+        if not isinstance(destination, Stream):
+            raise TypeError(f"Stream {self.name!r}: add_transform needs a destination Stream, "
+                            f"got {type(destination).__name__}")
+        _check_callable(f"Stream {self.name!r}", "transformation", transformation)
+        self.transforms.append(_Transform(destination, transformation, _fn_name(transformation)))
+
+    def add_consumer(self, consumer: Callable[[T], Any]) -> None:
+        """Calls ``consumer`` (sync or async) with each record; failures go to the dead-letter queue."""
+        _check_callable(f"Stream {self.name!r}", "consumer", consumer)
+        self.consumers.append(_Transform(None, consumer, _fn_name(consumer)))
+
+
+def _fn_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+class IngestApi(Declaration[T], Generic[T]):
+    """``POST /ingest/{name}`` (``/ingest/{name}/{version}`` when versioned) into a stream or a table."""
+
+    kind = "ingest_api"
+
+    def __init__(self, name: str, config: IngestConfig | dict[str, Any] | None = None, *,
+                 registry: Registry | None = None) -> None:
+        self._declare(name, registry)
+        self.config = coerce_config(config, IngestConfig, owner=f"IngestApi {name!r}")
+        self.api_name = versioned_name(name, self.config.version)
+        self._register(self.api_name)
+
+    @property
+    def path(self) -> str:
+        """The HTTP path this API answers on."""
+        if self.config.version:
+            return f"/ingest/{self.name}/{self.config.version}"
+        return f"/ingest/{self.name}"
+
+    @property
+    def destination(self) -> Any:
+        return self.config.destination
+
+    @property
+    def format(self) -> str | None:
+        return self.config.format
+
+
+class DeadLetterQueue(Declaration[T], Generic[T]):
+    """A stream of records that failed validation, a transform or a consumer, with their errors."""
+
+    kind = "dead_letter_queue"
+
+    def __init__(self, name: str, config: DeadLetterQueueConfig | dict[str, Any] | None = None, *,
+                 registry: Registry | None = None) -> None:
+        self._declare(name, registry)
+        self.config = coerce_config(config, DeadLetterQueueConfig, owner=f"DeadLetterQueue {name!r}")
+        self.queue_name = versioned_name(name, self.config.version)
+        self._register(self.queue_name)

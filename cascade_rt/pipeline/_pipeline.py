@@ -1,0 +1,128 @@
+"""``IngestPipeline``: a table, a stream, an ingest API and a dead-letter queue in one declaration."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from .._registry import Registry
+from ._config import (
+    DeadLetterQueueConfig,
+    IngestConfig,
+    IngestPipelineConfig,
+    OlapConfig,
+    StreamConfig,
+    coerce_config,
+    part_config,
+    versioned_name,
+)
+from ._declare import Declaration
+from ._parts import DeadLetterQueue, IngestApi, OlapTable, Stream
+
+T = TypeVar("T")
+
+
+class IngestPipeline(Declaration[T], Generic[T]):
+    """Creates and wires the parts the config asks for, as the Moose document describes.
+
+    1. ``table`` → an ``OlapTable`` (``True`` = defaults).
+    2. ``stream`` → a ``Stream`` whose destination is the table, if there is one.
+    3. ``ingest_api`` → an ``IngestApi`` whose destination is the stream, or the table when there is no
+       stream.
+    4. ``dead_letter_queue`` (on by default) → a ``DeadLetterQueue`` for records that fail validation,
+       transforms or consumers.
+
+    A versioned pipeline (``"version": "1.1"``) names its parts ``<name>_1_1`` and serves
+    ``/ingest/<name>/1.1``. The parts are exposed as ``.table``, ``.stream``, ``.ingest_api`` and
+    ``.dead_letter_queue`` (``None`` when not configured).
+    """
+
+    kind = "pipeline"
+
+    table: OlapTable[T] | None
+    stream: Stream[T] | None
+    ingest_api: IngestApi[T] | None
+    dead_letter_queue: DeadLetterQueue[T] | None
+
+    def __init__(self, name: str, config: IngestPipelineConfig | dict[str, Any] | None = None, *,
+                 registry: Registry | None = None) -> None:
+        self._declare(name, registry)
+        owner = f"IngestPipeline {name!r}"
+        self.config = coerce_config(config, IngestPipelineConfig, owner=owner)
+        cfg = self.config
+        version = cfg.version
+        self.pipeline_name = versioned_name(name, version)
+        if self._registry.get("pipeline", self.pipeline_name) is not None:
+            # Fail before any part registers, so a clash leaves nothing half-declared behind.
+            self._register(self.pipeline_name)
+        schema = self.schema_class
+        table_cfg = part_config(cfg.table, OlapConfig, owner=owner, part="table")
+        stream_cfg = part_config(cfg.stream, StreamConfig, owner=owner, part="stream")
+        api_cfg = part_config(cfg.ingest_api, IngestConfig, owner=owner, part="ingest_api")
+        dlq_cfg = part_config(cfg.dead_letter_queue, DeadLetterQueueConfig, owner=owner, part="dead_letter_queue")
+
+        def inherit(part_cfg: Any, **extra: Any) -> Any:
+            changes = {"version": part_cfg.version or version, **extra}
+            if cfg.metadata is not None and part_cfg.metadata is None:
+                changes["metadata"] = cfg.metadata
+            return msgspec.structs.replace(part_cfg, **changes)
+
+        reg = self._registry
+        self.dead_letter_queue = self.table = self.stream = self.ingest_api = None
+        try:
+            self.dead_letter_queue = (
+                DeadLetterQueue[schema](f"{name}DeadLetterQueue", inherit(dlq_cfg), registry=reg)
+                if dlq_cfg is not None else None
+            )
+            self.table = OlapTable[schema](name, inherit(table_cfg), registry=reg) if table_cfg is not None else None
+            self.stream = (
+                Stream[schema](name, inherit(stream_cfg, destination=stream_cfg.destination or self.table),
+                               registry=reg)
+                if stream_cfg is not None else None
+            )
+            if api_cfg is not None:
+                destination = api_cfg.destination or self.stream or self.table
+                if destination is None:
+                    raise ValueError(f"{owner}: ingest_api needs a stream or a table to write to")
+                self.ingest_api = IngestApi[schema](
+                    name,
+                    inherit(api_cfg, destination=destination,
+                            dead_letter_queue=api_cfg.dead_letter_queue or self.dead_letter_queue),
+                    registry=reg,
+                )
+            else:
+                self.ingest_api = None
+        except BaseException:
+            self._forget_parts()
+            raise
+        self._register(self.pipeline_name)
+
+    @property
+    def version(self) -> str | None:
+        return self.config.version
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        return self.config.metadata
+
+    def _forget_parts(self) -> None:
+        for part in (getattr(self, attr, None) for attr in ("dead_letter_queue", "table", "stream", "ingest_api")):
+            if part is not None:
+                self._registry.unregister(part.kind, _registered_name(part))
+
+    def parts(self) -> dict[str, Any]:
+        """The created parts by role, for ``cascade-rt ls`` and the runtime."""
+        return {
+            "table": self.table,
+            "stream": self.stream,
+            "ingest_api": self.ingest_api,
+            "dead_letter_queue": self.dead_letter_queue,
+        }
+
+
+def _registered_name(part: Any) -> str:
+    for attr in ("table_name", "stream_name", "api_name", "queue_name"):
+        if hasattr(part, attr):
+            return str(getattr(part, attr))
+    return str(part.name)

@@ -1,0 +1,160 @@
+"""Where ingested records go: a table writer (group commit) or a stream; and the HTTP endpoints.
+
+``TableSink`` turns "write this batch and tell me when it is durable" into a ``Write`` message
+carrying a promise that the writer completes at the group commit that holds it.
+``PipelineEndpoint`` is what the HTTP layer (and ``Runtime.ingest``) talks to: admission through a
+bounded in-flight limiter (the wait budget: a batch either gets in and runs to durability, or is
+refused with 503 before anything of it was written), then publish to the stream or table, and the
+invalid records of a rejected request to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import anyio
+import orjson
+import pyarrow as pa
+
+import actors
+
+from ..ingest import Backpressure, Unavailable
+from ..table._writer import Flush, Write
+
+log = logging.getLogger("cascade_rt.runtime")
+
+DEFAULT_MAX_INFLIGHT = 256
+"""Requests one endpoint holds in flight before new ones wait for admission (then 503)."""
+
+
+class TableSink:
+    """The durable end of a pipeline: one table's writer actor."""
+
+    def __init__(self, name: str, writer: actors.ActorRef, *, identifier: str) -> None:
+        self.name = name
+        self.writer = writer
+        self.identifier = identifier
+
+    async def __call__(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Writes ``batch`` and returns once the group commit holding it succeeded."""
+        promise: actors.Promise[Any] = actors.Promise()
+        await self.writer.tell(Write(batch, promise))
+        await promise.wait()
+
+    async def flush(self) -> None:
+        """Commits everything buffered now."""
+        promise: actors.Promise[Any] = actors.Promise()
+        await self.writer.tell(Flush(promise))
+        await promise.wait()
+
+
+class PipelineEndpoint:
+    """One ingest API as the HTTP layer and ``Runtime.ingest`` see it (``IngestEndpoint``)."""
+
+    def __init__(self, api: Any, target: Any, *, dlq: Any = None, metrics: Any = None,
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
+        self.api = api
+        self.name: str = api.name
+        self.version: str | None = api.config.version
+        self.schema = api.schema
+        self.format: str | None = api.format
+        self.target = target  # a Stream (publish) or a TableSink (call)
+        self.dlq = dlq
+        self.metrics = metrics
+        self.closed = False
+        self._limiter = anyio.CapacityLimiter(max_inflight)
+
+    async def submit(self, batch: pa.RecordBatch, *, admission_timeout: float | None = None) -> None:
+        """Admits ``batch`` within ``admission_timeout`` seconds, then returns once it is durable.
+
+        Raises:
+            Backpressure: no room was free in time; nothing of the batch was written.
+            Unavailable: the runtime is stopping, or the destination failed before it was admitted.
+        """
+        if self.closed:
+            raise Unavailable(self.name, "shutting down")
+        token = object()  # one borrower per call: a task may submit more than once at a time
+        if admission_timeout is None:
+            await self._limiter.acquire_on_behalf_of(token)
+        else:
+            with anyio.move_on_after(admission_timeout) as scope:
+                await self._limiter.acquire_on_behalf_of(token)
+            if scope.cancelled_caught:
+                raise Backpressure(self.name, retry_after=max(1.0, round(admission_timeout)))
+        started = time.perf_counter()
+        try:
+            await self._deliver(batch)
+        finally:
+            self._limiter.release_on_behalf_of(token)
+        if self.metrics is not None:
+            self.metrics.observe_commit(self.name, time.perf_counter() - started)
+
+    async def _deliver(self, batch: pa.RecordBatch) -> None:
+        publish = getattr(self.target, "publish", None)
+        try:
+            if publish is not None:
+                await publish(batch)
+            else:
+                await self.target(batch)
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise Unavailable(self.name, str(exc)) from exc
+            raise
+
+    async def reject(self, body: bytes, errors: list[dict[str, Any]], fmt: str) -> None:
+        """Sends the invalid records of a rejected request, each with its error, to the DLQ."""
+        if self.dlq is None:
+            return
+        records = _split_records(body, fmt, len(errors))
+        source = f"ingest_api:{self.name}"
+        for record, error in zip(records, errors, strict=False):
+            await self.dlq.send([record], _error_text(error), source)
+
+    async def reject_records(self, records: Sequence[Any], errors: list[dict[str, Any]]) -> None:
+        """The Python-caller form of :meth:`reject`: ``errors[k]["index"]`` indexes ``records``."""
+        if self.dlq is None:
+            return
+        source = f"ingest_api:{self.name}"
+        for error in errors:
+            index = error.get("index")
+            record = records[index] if isinstance(index, int) and 0 <= index < len(records) else None
+            await self.dlq.send([record], _error_text(error), source)
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    index = error.get("index")
+    where = f"record {index} " if index is not None else ""
+    return f"{where}at {error.get('path', '$')}: {error.get('message', 'invalid')}"
+
+
+def _split_records(body: bytes, fmt: str, count: int) -> list[Any]:
+    """The records of ``body`` as JSON values (or raw text where they do not parse)."""
+    try:
+        if fmt == "NDJSON":
+            return [_parse(line) for line in body.splitlines() if line.strip()]
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return [body.decode("utf-8", "replace")] * max(count, 1)
+    if fmt == "JSON_ARRAY" and isinstance(value, list):
+        return value
+    return [value] * max(count, 1)
+
+
+def _parse(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return line.decode("utf-8", "replace")
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    from ..stream import StreamUnavailable
+
+    return isinstance(exc, (StreamUnavailable, actors.ActorStopped))
+
+
+def flatten(items: Iterable[Iterable[Any]]) -> list[Any]:
+    return [x for group in items for x in group]
