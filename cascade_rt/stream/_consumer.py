@@ -1,0 +1,157 @@
+"""The Kafka consumer-group loop of a stream, as an actor that polls itself.
+
+Each ``"poll"`` message runs one round: fetch up to ``max_poll_records`` messages, decode each
+partition's values into a batch (values joined with ``b"\\n"`` and decoded as NDJSON), hand the
+batches to the stream's partition workers, wait for them, commit the offsets, and tell itself the
+next ``"poll"``. Offsets are committed only after the sink (and transforms, consumers) returned,
+so delivery is at-least-once: if delivery fails, the actor crashes, its supervisor restarts it,
+and the new consumer resumes from the last committed offsets (the batch is delivered again).
+Between rounds the actor is idle, so a stop request is served within one round. The first round
+connects (creates the topic if missing, joins the group); if the broker is down it crashes and is
+retried with the supervisor's backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pyarrow as pa
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+import actors
+
+from ._kafka import create_consumer, ensure_topic
+from ._types import rejected_indices
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from ._stream import Stream
+
+__all__ = ("KafkaConsumerActor", "decode_values")
+
+_POLL = "poll"
+
+
+def _decode_body(schema: Any, body: bytes) -> pa.RecordBatch:
+    if hasattr(schema, "decode_ndjson"):
+        return schema.decode_ndjson(body)  # type: ignore[no-any-return]
+    return schema.decode(body, "NDJSON")  # type: ignore[no-any-return]
+
+
+def decode_values(
+    schema: Any, values: Sequence[bytes]
+) -> tuple[pa.RecordBatch | None, list[tuple[bytes, Exception | str, str]]]:
+    """Decode Kafka message values (one JSON record each) into one batch.
+
+    Returns ``(batch or None, rejected)``: values the schema rejects are left out of the batch and
+    listed as ``(raw value, error or its message, error type name)`` for the dead-letter queue.
+    """
+    rejected: list[tuple[bytes, Exception | str, str]] = []
+    good = list(values)
+    while good:
+        try:
+            return _decode_body(schema, b"\n".join(good)), rejected
+        except Exception as exc:
+            bad = rejected_indices(exc, len(good))
+            if bad is None:
+                # The body as a whole failed: find the bad values one by one.
+                kept: list[bytes] = []
+                for value in good:
+                    try:
+                        _decode_body(schema, value)
+                    except Exception as one:
+                        rejected.append((value, one, type(one).__name__))
+                    else:
+                        kept.append(value)
+                if len(kept) == len(good):
+                    raise
+                good = kept
+                continue
+            rejected.extend((good[i], message, type(exc).__name__) for i, message in bad.items())
+            good = [v for i, v in enumerate(good) if i not in bad]
+    return None, rejected
+
+
+class KafkaConsumerActor(actors.Actor):
+    """Reads a stream's topic in its consumer group and delivers through the partition workers."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def started(self) -> None:
+        # Connecting happens in the first round, not here: a broker that is down when the stream
+        # starts must not stop the runtime from starting; the round crashes and is retried
+        # with the supervisor's backoff instead.
+        self.ref.tell_nowait(_POLL)
+
+    async def connect(self) -> AIOKafkaConsumer:
+        """Create the topic if missing and join the stream's consumer group."""
+        stream = self.stream
+        backend = stream._kafka()
+        await ensure_topic(
+            backend.bootstrap,
+            stream.topic,
+            partitions=stream.parallelism,
+            retention_period=stream.retention_period,
+            replication_factor=backend.replication_factor,
+            request_timeout=backend.publish_timeout,
+        )
+        consumer = create_consumer(
+            backend.bootstrap,
+            stream.topic,
+            stream.group_id,
+            request_timeout_ms=backend.request_timeout_ms,
+            **backend.consumer_options(),
+        )
+        try:
+            await consumer.start()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await consumer.stop()
+            raise
+        self.consumer = consumer
+        return consumer
+
+    async def stopped(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with anyio.CancelScope(shield=True):
+                await consumer.stop()
+
+    async def receive(self, message: Any) -> None:
+        if message != _POLL:
+            raise TypeError(f"the consumer of stream {self.stream.name!r} takes no messages, got {message!r}")
+        await self.poll_once()
+        self.ref.tell_nowait(_POLL)
+
+    async def poll_once(self) -> int:
+        """One round: fetch, deliver, commit. Returns the number of messages handled."""
+        consumer = self.consumer or await self.connect()
+        stream = self.stream
+        backend = stream._kafka()
+        fetched = await consumer.getmany(
+            timeout_ms=int(backend.poll_timeout * 1000), max_records=backend.max_poll_records
+        )
+        if not fetched:
+            return 0
+        parts: list[tuple[int, pa.RecordBatch]] = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        count = 0
+        for tp, messages in fetched.items():
+            if not messages:
+                continue
+            count += len(messages)
+            offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "")
+            batch, rejected = decode_values(stream.schema, [m.value or b"" for m in messages])
+            for raw, error, error_type in rejected:
+                await stream._fail([raw], error, f"{stream.name}.kafka", error_type=error_type)
+            if batch is not None and batch.num_rows:
+                parts.append((tp.partition, batch))
+        if parts:
+            await stream.dispatch(parts)
+        await consumer.commit(offsets)
+        return count

@@ -1,0 +1,91 @@
+"""Dead-letter queues: streams of :class:`DeadLetterRecord`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import actors
+
+from ._dead_letter import DeadLetterRecord, DeadLetterSchema, dead_letters_for
+from ._kafka import KafkaBackend
+from ._stream import Stream
+from ._types import Sink
+
+__all__ = ("DeadLetterQueue", "spawn_dead_letter_queue")
+
+
+class DeadLetterQueue(Stream):
+    """A stream of :class:`DeadLetterRecord` (in memory, or the Kafka topic ``<name>`` with JSON values).
+
+    Failing records are sent with :meth:`send`; consumers added with ``add_consumer`` receive each
+    :class:`DeadLetterRecord`; :meth:`read` peeks at the retained ones. It has one partition and no
+    key. Its own failures (a consumer raising) are counted in ``statistics().failures`` and never
+    sent anywhere, so a broken dead-letter consumer cannot loop.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        retention_period: float | None = None,
+        sink: Sink | None = None,
+        backend: KafkaBackend | None = None,
+        consume: bool = True,
+        max_log_records: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            name,
+            DeadLetterSchema(),
+            parallelism=1,
+            retention_period=retention_period,
+            sink=sink,
+            backend=backend,
+            consume=consume,
+            max_log_records=max_log_records,
+            clock=clock,
+        )
+
+    async def send(
+        self,
+        records: Iterable[Any],
+        error: BaseException | str,
+        source: str,
+        *,
+        error_type: str | None = None,
+    ) -> list[DeadLetterRecord]:
+        """Record that ``records`` failed with ``error`` at ``source``; return the dead letters sent.
+
+        ``records`` may hold dicts, schema instances or raw payloads (``bytes``/``str``);
+        ``error_type`` overrides the error's type name (useful with a message string). Returns
+        once the dead letters are published (memory: delivered to consumers; Kafka: acknowledged).
+        """
+        letters = dead_letters_for(records, error, source, error_type=error_type)
+        if letters:
+            await self.publish(self.schema.decode_records(letters))
+        return letters
+
+    def read(self, limit: int | None = None) -> list[DeadLetterRecord]:  # type: ignore[override]
+        """The retained dead letters, oldest first (the newest ``limit`` of them)."""
+        table = super().read(limit)
+        return [letter for batch in table.to_batches() for letter in self.schema.to_objects(batch)]
+
+
+async def spawn_dead_letter_queue(
+    system: actors.ActorSystem,
+    *,
+    name: str,
+    parent: actors.ActorRef | None = None,
+    retention_period: float | None = None,
+    sink: Sink | None = None,
+    backend: KafkaBackend | None = None,
+    consume: bool = True,
+) -> DeadLetterQueue:
+    """Create a :class:`DeadLetterQueue` and spawn its actors under ``parent`` (the root when None)."""
+    dlq = DeadLetterQueue(
+        name, retention_period=retention_period, sink=sink, backend=backend, consume=consume
+    )
+    await dlq.start(system, parent=parent)
+    return dlq

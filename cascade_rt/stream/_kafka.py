@@ -1,0 +1,211 @@
+"""Plain aiokafka functions the Kafka stream backend is built from (asyncio only).
+
+Settings follow what a Kafka-protocol broker without idempotence (tansu) supports: producers use
+``acks="all"`` with idempotence off, consumers commit by hand and start new groups at the earliest
+offset (tansu reports wrong end offsets, so only committed offsets are trusted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+__all__ = (
+    "KafkaBackend",
+    "create_consumer",
+    "create_producer",
+    "ensure_topic",
+    "send_records",
+    "topic_partition_count",
+)
+
+
+@dataclass(frozen=True)
+class KafkaBackend:
+    """Where and how a stream lives on Kafka.
+
+    Attributes:
+        bootstrap: ``host:port[,host:port]`` of the brokers.
+        publish_timeout: Seconds ``publish`` waits for the broker's acks before raising
+            ``StreamUnavailable``; also the request timeout of every client.
+        poll_timeout: Seconds one consumer poll waits for messages.
+        max_poll_records: Messages delivered per consumer poll at most.
+        replication_factor: Replication factor of topics created by the stream.
+        group_prefix: Consumer groups are named ``<group_prefix><stream>``.
+        session_timeout: Seconds without heartbeat before the group drops a consumer.
+        heartbeat_interval: Seconds between consumer heartbeats (well below ``session_timeout``).
+        rebalance_timeout: Seconds the group waits for members to rejoin in a rebalance (a
+            new member waits about this long before its first records); None: aiokafka's default.
+    """
+
+    bootstrap: str
+    publish_timeout: float = 10.0
+    poll_timeout: float = 0.2
+    max_poll_records: int = 5000
+    replication_factor: int = 1
+    group_prefix: str = "cascade."
+    session_timeout: float = 10.0
+    heartbeat_interval: float = 3.0
+    rebalance_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bootstrap, str) or not self.bootstrap:
+            raise ValueError(f"KafkaBackend needs a bootstrap string 'host:port', got {self.bootstrap!r}")
+        if self.publish_timeout <= 0:
+            raise ValueError(f"publish_timeout must be > 0 seconds, got {self.publish_timeout!r}")
+
+    @property
+    def request_timeout_ms(self) -> int:
+        return max(1000, int(self.publish_timeout * 1000))
+
+    def consumer_options(self) -> dict[str, object]:
+        """Group settings for :func:`create_consumer`."""
+        options: dict[str, object] = {
+            "session_timeout_ms": int(self.session_timeout * 1000),
+            "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
+        }
+        if self.rebalance_timeout is not None:
+            options["rebalance_timeout_ms"] = int(self.rebalance_timeout * 1000)
+        return options
+
+
+async def ensure_topic(
+    bootstrap: str,
+    name: str,
+    *,
+    partitions: int,
+    retention_period: float | None = None,
+    replication_factor: int = 1,
+    request_timeout: float = 10.0,
+) -> bool:
+    """Create topic ``name`` unless it exists; return True when this call created it.
+
+    The topic gets ``partitions`` partitions and, when ``retention_period`` (seconds) is given,
+    ``retention.ms``. An existing topic is left as it is.
+
+    Raises:
+        aiokafka.errors.KafkaError: the broker refused the topic or could not be reached.
+        TimeoutError: the broker did not answer within ``request_timeout`` seconds.
+    """
+    configs = {} if retention_period is None else {"retention.ms": str(int(retention_period * 1000))}
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
+    )
+    try:
+        async with asyncio.timeout(request_timeout):
+            await admin.start()
+            if name in await admin.list_topics():
+                return False
+            response = await admin.create_topics(
+                [NewTopic(name, partitions, replication_factor, topic_configs=configs)]
+            )
+    finally:
+        await admin.close()
+    for topic, code, *rest in response.topic_errors:
+        # 36 = TOPIC_ALREADY_EXISTS: another process created it first.
+        if topic == name and code not in (0, 36):
+            message = rest[0] if rest else ""
+            raise KafkaError(f"creating topic {name!r} failed with error code {code}: {message}")
+    return code != 36
+
+
+async def topic_partition_count(bootstrap: str, name: str, *, request_timeout: float = 10.0) -> int:
+    """Number of partitions of topic ``name`` (0 when it does not exist)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
+    )
+    try:
+        async with asyncio.timeout(request_timeout):
+            await admin.start()
+            # Describing an unknown topic may auto-create it (tansu does): list first.
+            if name not in await admin.list_topics():
+                return 0
+            topics = await admin.describe_topics([name])
+    finally:
+        await admin.close()
+    for topic in topics:
+        if topic["topic"] == name and topic["error_code"] == 0:
+            return len(topic["partitions"])
+    return 0
+
+
+def create_producer(
+    bootstrap: str, *, request_timeout_ms: int = 10_000, **overrides: object
+) -> AIOKafkaProducer:
+    """An (unstarted) producer with ``acks="all"`` and idempotence off, tuned for batches.
+
+    ``overrides`` are passed to ``AIOKafkaProducer`` last.
+    """
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": False,
+        "request_timeout_ms": request_timeout_ms,
+        "linger_ms": 0,
+        "max_batch_size": 1 << 20,
+        "max_request_size": 8 << 20,
+        "retry_backoff_ms": 100,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def create_consumer(
+    bootstrap: str, topic: str, group_id: str, *, request_timeout_ms: int = 10_000, **overrides: object
+) -> AIOKafkaConsumer:
+    """An (unstarted) group consumer of ``topic``: manual commits, new groups start at the earliest offset."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "request_timeout_ms": max(request_timeout_ms, 10_000),
+        "max_partition_fetch_bytes": 8 << 20,
+        "fetch_max_bytes": 32 << 20,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(topic, **options)
+
+
+async def send_records(
+    producer: AIOKafkaProducer,
+    topic: str,
+    values: Sequence[bytes],
+    keys: Sequence[str | None],
+    partitions: Sequence[int] | np.ndarray,
+) -> int:
+    """Send one message per record and wait until the broker has acknowledged every one.
+
+    Messages are grouped per partition into producer batches (record order is kept within a
+    partition). Returns the number of messages sent.
+
+    Raises:
+        aiokafka.errors.KafkaError: a batch failed (for example it expired before the broker answered).
+    """
+    parts = np.asarray(partitions, dtype=np.int64)
+    futures = []
+    for partition in np.unique(parts).tolist():
+        builder = producer.create_batch()
+        append = builder.append
+        for index in np.flatnonzero(parts == partition).tolist():
+            key = keys[index]
+            key_bytes = None if key is None else key.encode()
+            if append(key=key_bytes, value=values[index], timestamp=None) is None:
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = producer.create_batch()
+                append = builder.append
+                if append(key=key_bytes, value=values[index], timestamp=None) is None:
+                    raise ValueError(
+                        f"record {index} for topic {topic!r} is larger than the producer's max_batch_size"
+                    )
+        if builder.record_count():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+    if futures:
+        await asyncio.gather(*futures)
+    return len(values)

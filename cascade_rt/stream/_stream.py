@@ -1,0 +1,467 @@
+"""The stream: partitioned delivery of Arrow batches to a sink, transforms and consumers.
+
+A :class:`Stream` is spawned into an actor system as a small supervision tree::
+
+    <name>            Supervisor (ONE_FOR_ONE)
+    ├── owner         closes the Kafka producer when the stream stops (stops last)
+    ├── partition-0   one worker per partition: delivers batches of its partition in order
+    ├── ...
+    └── consumer      Kafka only: the consumer-group loop (``_consumer.py``)
+
+In memory, ``publish`` splits a batch by key (``partition_batch``), hands each part to its
+partition's worker and returns once every part went through the sink, the transforms and the
+consumers. On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
+actor then reads them back and delivers them, committing offsets after the sink returned.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pyarrow as pa
+
+import actors
+
+from ._errors import StreamUnavailable
+from ._kafka import KafkaBackend, create_producer, ensure_topic, send_records
+from ._log import RetentionLog
+from ._partition import partition_batch, partition_indices
+from ._types import Sink, StreamStatistics, rejected_indices, resolve_schema
+from ._workers import Deliver, Owner, PartitionWorker, fail_dropped
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+
+    from ._dlq import DeadLetterQueue
+
+__all__ = ("Stream", "spawn_stream")
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+class Stream:
+    """A named, partitioned stream of records of one schema.
+
+    Build it with :func:`spawn_stream`. Records travel as Arrow batches; transforms and consumers see
+    one record at a time as an instance of the schema's class, as in Moose.
+
+    Args:
+        name: Stream name; also the Kafka topic and consumer group suffix (``cascade.<name>``).
+        schema: A ``RecordSchema`` (or a schema class, compiled with ``RecordSchema.of``).
+        parallelism: Number of partitions (and of partition workers).
+        retention_period: Seconds the in-process log keeps records for ``read`` (on Kafka also
+            the topic's ``retention.ms`` when the stream creates it). ``None``: the log keeps the
+            newest ``max_log_records`` records and the topic takes the broker's default.
+        sink: ``async def sink(batch) -> None`` that returns once the batch is durable (the table writer).
+        dlq: Where failing records go (a :class:`~cascade_rt.stream.DeadLetterQueue`).
+        backend: ``None`` for memory (or Kafka when ``CASCADE_KAFKA_BOOTSTRAP`` is set), or a
+            :class:`KafkaBackend`.
+        consume: Kafka only: run the consumer-group loop (False for publish-only processes).
+        max_log_records: Bound of the in-process log.
+        clock: Monotonic clock of the log (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        schema: Any,
+        *,
+        parallelism: int = 1,
+        retention_period: float | None = None,
+        sink: Sink | None = None,
+        dlq: DeadLetterQueue | None = None,
+        backend: KafkaBackend | None = None,
+        consume: bool = True,
+        max_log_records: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a stream needs a non-empty name, got {name!r}")
+        if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
+            raise ValueError(f"stream {name!r}: parallelism must be an int >= 1, got {parallelism!r}")
+        if backend is None and os.environ.get("CASCADE_KAFKA_BOOTSTRAP"):
+            backend = KafkaBackend(os.environ["CASCADE_KAFKA_BOOTSTRAP"])
+        if backend is not None and not isinstance(backend, KafkaBackend):
+            raise TypeError(
+                f"stream {name!r}: backend must be None (memory) or a KafkaBackend, got {backend!r}"
+            )
+        self.name = name
+        self.schema = resolve_schema(schema)
+        self.parallelism = parallelism
+        self.retention_period = retention_period
+        self.sink = sink
+        self.dlq = dlq
+        self.backend = backend
+        self.consume = consume
+        self.transforms: list[tuple[Stream, Callable[[Any], Any]]] = []
+        self.consumers: list[Callable[[Any], Any]] = []
+        self.log = RetentionLog(retention_period, max_records=max_log_records, clock=clock)
+        self._key_fields = tuple(self.schema.key_fields)
+        self._supervisor: actors.ActorRef | None = None
+        self._workers: list[actors.ActorRef] = []
+        self._spread = 0
+        self._published = self._delivered = self._failures = self._dead_lettered = 0
+        self._producer: AIOKafkaProducer | None = None
+        self._topic_partitions = 0
+        self._kafka_lock: anyio.Lock | None = None
+        self._subscription: actors.Subscription | None = None
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.name!r} {self.backend_name} partitions={self.parallelism}>"
+
+    @property
+    def backend_name(self) -> str:
+        """``"memory"`` or ``"kafka"``."""
+        return "memory" if self.backend is None else "kafka"
+
+    @property
+    def topic(self) -> str:
+        """The Kafka topic (the stream's name)."""
+        return self.name
+
+    @property
+    def group_id(self) -> str:
+        """The Kafka consumer group of this stream."""
+        prefix = self.backend.group_prefix if self.backend is not None else "cascade."
+        return f"{prefix}{self.name}"
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._supervisor is not None
+
+    # -- wiring -----------------------------------------------------------------------------
+
+    def add_transform(self, destination: Stream, transformation: Callable[[Any], Any]) -> None:
+        """Run ``transformation`` on every record and publish what it returns to ``destination``.
+
+        The function gets one record (an instance of this stream's schema class) and returns a
+        record, a list of records or None (sync or async). Returned records are decoded with the
+        destination's schema. A record the function raises on (or whose output the destination's
+        schema rejects) goes to this stream's dead-letter queue with the error; the others flow on.
+        """
+        if not isinstance(destination, Stream):
+            raise TypeError(f"add_transform() needs a destination Stream, got {destination!r}")
+        if not callable(transformation):
+            raise TypeError(f"add_transform() needs a callable transformation, got {transformation!r}")
+        self.transforms.append((destination, transformation))
+
+    def add_consumer(self, consumer: Callable[[Any], Any]) -> None:
+        """Call ``consumer`` (sync or async) with every record; failures go to the dead-letter queue."""
+        if not callable(consumer):
+            raise TypeError(f"add_consumer() needs a callable, got {consumer!r}")
+        self.consumers.append(consumer)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, system: actors.ActorSystem, *, parent: actors.ActorRef | None = None) -> Stream:
+        """Spawn the stream's actors under ``parent`` (the system's root when None); return self."""
+        if self._supervisor is not None:
+            raise RuntimeError(f"stream {self.name!r} is already running")
+        self._kafka_lock = anyio.Lock()
+        # A broker outage crashes the consumer over and over: restart it with a backoff of up to
+        # 5 s instead of giving the stream up after a few quick restarts.
+        sup = await system.spawn(
+            actors.Supervisor,
+            name=self.name,
+            parent=parent,
+            max_restarts=1000,
+            within=60.0,
+            backoff=actors.Backoff(initial=0.05, maximum=5.0),
+        )
+        self._supervisor = sup
+        self._subscription = system.dead_letters.subscribe(fail_dropped)
+        try:
+            await system.spawn(Owner, name="owner", parent=sup, stream=self)
+            self._workers = [
+                await system.spawn(PartitionWorker, name=f"partition-{i}", parent=sup, stream=self)
+                for i in range(self.parallelism)
+            ]
+            if self.backend is not None and self.consume:
+                from ._consumer import KafkaConsumerActor
+
+                await system.spawn(KafkaConsumerActor, name="consumer", parent=sup, stream=self)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.stop()
+            raise
+        return self
+
+    async def stop(self) -> None:
+        """Drain what the workers hold, stop the consumer and close the producer."""
+        sup, self._supervisor = self._supervisor, None
+        if sup is not None:
+            await sup.stop()
+        self._workers = []
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.unsubscribe()
+        await self._close_producer()
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with anyio.CancelScope(shield=True):
+                await producer.stop()
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish(self, batch: pa.RecordBatch) -> None:
+        """Publish a batch of this stream's schema.
+
+        Memory: returns once every record went through the sink, the transforms and the consumers
+        (per-key order holds: one key always lands in the same partition worker). Kafka: returns
+        once the broker acknowledged every record (``acks="all"``).
+
+        Raises:
+            RuntimeError: the stream is not running.
+            TypeError: ``batch`` is not a ``pyarrow.RecordBatch``.
+            StreamUnavailable: Kafka did not acknowledge in ``backend.publish_timeout`` seconds.
+            Exception: memory only: what the sink (or a destination stream) raised.
+        """
+        if not isinstance(batch, pa.RecordBatch):
+            raise TypeError(
+                f"stream {self.name!r}: publish() needs a pyarrow.RecordBatch, got {type(batch).__name__}"
+            )
+        if self._supervisor is None:
+            raise RuntimeError(
+                f"stream {self.name!r} is not running; start it with spawn_stream(system, ...)"
+            )
+        if batch.num_rows == 0:
+            return
+        if self.backend is not None:
+            await self._publish_kafka(batch)
+            self.log.append(batch)
+            return
+        self._spread += 1
+        parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
+        self.log.append(batch)
+        self._published += batch.num_rows
+        await self.dispatch(parts)
+
+    async def publish_records(self, records: Iterable[Any]) -> None:
+        """Decode ``records`` (dicts or schema instances) with the schema and :meth:`publish` them."""
+        await self.publish(self.schema.decode_records(records))
+
+    async def dispatch(self, parts: Sequence[tuple[int, pa.RecordBatch]]) -> None:
+        """Hand each ``(partition, batch)`` to its worker and wait until all were delivered."""
+        promises: list[actors.Promise[None]] = []
+        for partition, part in parts:
+            done: actors.Promise[None] = actors.Promise()
+            await self._workers[partition % len(self._workers)].tell(Deliver(self.name, part, done))
+            promises.append(done)
+        errors = []
+        for done in promises:
+            try:
+                await done.wait()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _kafka(self) -> KafkaBackend:
+        if self.backend is None:
+            raise RuntimeError(f"stream {self.name!r} is a memory stream; it has no Kafka backend")
+        return self.backend
+
+    async def _producer_ready(self) -> AIOKafkaProducer:
+        backend = self._kafka()
+        if self._kafka_lock is None:
+            raise RuntimeError(
+                f"stream {self.name!r} is not running; start it with spawn_stream(system, ...)"
+            )
+        async with self._kafka_lock:
+            if self._producer is None:
+                # Batches expire a little before publish gives up, so a failed publish leaves no
+                # batch behind to be sent later (test_publish_fails_clearly_while_the_broker_is_down...).
+                producer = create_producer(
+                    backend.bootstrap, request_timeout_ms=max(500, int(backend.publish_timeout * 800))
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await producer.stop()
+                    raise
+                self._producer = producer
+            if not self._topic_partitions:
+                await ensure_topic(
+                    backend.bootstrap,
+                    self.topic,
+                    partitions=self.parallelism,
+                    retention_period=self.retention_period,
+                    replication_factor=backend.replication_factor,
+                    request_timeout=backend.publish_timeout,
+                )
+                await self._producer.client.force_metadata_update()
+                partitions = await self._producer.partitions_for(self.topic)
+                self._topic_partitions = len(partitions or ()) or self.parallelism
+            return self._producer
+
+    async def _publish_kafka(self, batch: pa.RecordBatch) -> None:
+        backend = self._kafka()
+        values = self.schema.encode_json(batch)
+        try:
+            with anyio.fail_after(backend.publish_timeout):
+                producer = await self._producer_ready()
+                self._spread += 1
+                parts, keys = partition_indices(
+                    batch, self._key_fields, self._topic_partitions, spread=self._spread
+                )
+                await send_records(producer, self.topic, values, keys, parts)
+        except Exception as exc:
+            # ValueError/TypeError from our own code are bugs or misuse; let them through.
+            if isinstance(exc, ValueError | TypeError) and not isinstance(exc, TimeoutError):
+                raise
+            self._failures += batch.num_rows
+            self._topic_partitions = 0  # re-check the topic next time (a restarted broker may have lost it)
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"failed: {type(exc).__name__}: {exc}"
+            raise StreamUnavailable(
+                f"stream {self.name!r}: publishing {batch.num_rows} records to Kafka at {backend.bootstrap} "
+                f"{reason} (waited up to {backend.publish_timeout} s); nothing was acknowledged",
+                stream=self.name,
+                bootstrap=backend.bootstrap,
+                records=batch.num_rows,
+                timeout=backend.publish_timeout,
+            ) from exc
+        self._published += batch.num_rows
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    async def deliver(self, batch: pa.RecordBatch) -> None:
+        """Run one batch through the sink, then every transform and consumer, record by record.
+
+        Raises what the sink or a destination stream's ``publish`` raises; failures of the
+        functions themselves go to the dead-letter queue instead.
+        """
+        if self.sink is not None:
+            await self.sink(batch)
+        if self.transforms or self.consumers:
+            objects = self.schema.to_objects(batch)
+            for destination, fn in self.transforms:
+                await self._run_transform(destination, fn, objects)
+            for fn in self.consumers:
+                await self._run_consumer(fn, objects)
+        self._delivered += batch.num_rows
+
+    async def _call(self, fn: Callable[[Any], Any], record: Any) -> Any:
+        result = fn(record)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _run_transform(self, destination: Stream, fn: Callable[[Any], Any], objects: list[Any]) -> None:
+        source = f"{self.name}.transform:{_name_of(fn)}"
+        outputs: list[Any] = []
+        for record in objects:
+            try:
+                result = await self._call(fn, record)
+            except Exception as exc:
+                await self._fail([record], exc, source)
+                continue
+            if result is None:
+                continue
+            if isinstance(result, list | tuple):
+                outputs.extend(item for item in result if item is not None)
+            else:
+                outputs.append(result)
+        if not outputs:
+            return
+        # The destination's schema may reject some outputs: those go to the dead-letter queue with
+        # their own error entry, the rest flow (each round removes at least one bad record).
+        while True:
+            try:
+                out = destination.schema.decode_records(outputs)
+                break
+            except Exception as exc:
+                rejected = rejected_indices(exc, len(outputs))
+                if rejected is None:
+                    await self._fail(outputs, exc, source)
+                    return
+                for index, message in rejected.items():
+                    await self._fail([outputs[index]], message, source, error_type=type(exc).__name__)
+                outputs = [item for i, item in enumerate(outputs) if i not in rejected]
+                if not outputs:
+                    return
+        await destination.publish(out)
+
+    async def _run_consumer(self, fn: Callable[[Any], Any], objects: list[Any]) -> None:
+        source = f"{self.name}.consumer:{_name_of(fn)}"
+        for record in objects:
+            try:
+                await self._call(fn, record)
+            except Exception as exc:
+                await self._fail([record], exc, source)
+
+    async def _fail(
+        self,
+        records: Sequence[Any],
+        error: BaseException | str,
+        source: str,
+        *,
+        error_type: str | None = None,
+    ) -> None:
+        self._failures += len(records)
+        if self.dlq is not None:
+            await self.dlq.send(records, error, source, error_type=error_type)
+            self._dead_lettered += len(records)
+
+    # -- peeking and statistics -------------------------------------------------------------
+
+    def read(self, limit: int | None = None) -> pa.Table:
+        """The records this process published and still retains, oldest first (newest ``limit``)."""
+        batches = self.log.read(limit)
+        return pa.Table.from_batches(
+            batches, schema=batches[0].schema if batches else self.schema.arrow_schema
+        )
+
+    def statistics(self) -> StreamStatistics:
+        """A snapshot of the stream's counters."""
+        return StreamStatistics(
+            name=self.name,
+            backend=self.backend_name,
+            partitions=self.parallelism,
+            published=self._published,
+            delivered=self._delivered,
+            failures=self._failures,
+            dead_lettered=self._dead_lettered,
+            retained=len(self.log),
+        )
+
+
+async def spawn_stream(
+    system: actors.ActorSystem,
+    *,
+    name: str,
+    schema: Any,
+    parent: actors.ActorRef | None = None,
+    parallelism: int = 1,
+    retention_period: float | None = None,
+    sink: Sink | None = None,
+    dlq: DeadLetterQueue | None = None,
+    backend: KafkaBackend | None = None,
+    consume: bool = True,
+) -> Stream:
+    """Create a :class:`Stream` and spawn its actors under ``parent`` (the root when None).
+
+    The stream stops with its supervisor (leaving the ``ActorSystem`` block drains it), or with
+    ``await stream.stop()``. See :class:`Stream` for the arguments.
+    """
+    stream = Stream(
+        name,
+        schema,
+        parallelism=parallelism,
+        retention_period=retention_period,
+        sink=sink,
+        dlq=dlq,
+        backend=backend,
+        consume=consume,
+    )
+    return await stream.start(system, parent=parent)
