@@ -1,0 +1,62 @@
+"""``cascade-rt serve --workers N``: processes share the port; streams go through Kafka."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cascade_rt.testing import KafkaBroker
+
+from .test_serve import EXAMPLE, ROOT, free_port, post, wait_ready
+
+
+@pytest.fixture(scope="module")
+def kafka():
+    with KafkaBroker() as broker:
+        yield broker
+
+
+def test_workers_share_the_port_and_every_acknowledged_record_lands(kafka: KafkaBroker, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "CASCADE_KAFKA_BOOTSTRAP": kafka.bootstrap}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cascade_rt.cli", "serve", str(EXAMPLE), "--port", str(port), "--home", str(home),
+         "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        for i in range(20):
+            status, body = post(f"{base}/ingest/ExamplePipeline",
+                                json.dumps([{"id": f"w{i}", "name": "n", "value": float(i)}]).encode())
+            assert (status, body) == (200, {"accepted": 1})
+        with urllib.request.urlopen(f"{base}/admin/actors", timeout=10) as resp:
+            assert json.loads(resp.read())["children"]
+        # The ingest-only worker publishes to Kafka; the first process consumes into the table.
+        deadline = time.monotonic() + 60
+        while True:
+            out = subprocess.run([sys.executable, "-m", "cascade_rt.cli", "query",
+                                  "SELECT count(DISTINCT id) AS n FROM ExamplePipeline", "--json", "--home", str(home)],
+                                 capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+            if out.returncode == 0 and json.loads(out.stdout.splitlines()[0])["n"] == 20:
+                break
+            assert time.monotonic() < deadline, out.stdout + out.stderr
+            time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0
