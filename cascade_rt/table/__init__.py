@@ -1,0 +1,51 @@
+"""Iceberg tables: catalog, creation and evolution, Arrow upserts, branches, SQL, the writer actor."""
+
+from ._branches import drop_branch as drop_branch
+from ._branches import ensure_branch as ensure_branch
+from ._branches import list_branches as list_branches
+from ._branches import publish_branch as publish_branch
+from ._branches import read_branch as read_branch
+from ._catalog import ensure_namespace as ensure_namespace
+from ._catalog import open_catalog as open_catalog
+from ._catalog import resolve_home as resolve_home
+from ._create import ensure_table as ensure_table
+from ._create import evolve_schema as evolve_schema
+from ._query import query as query
+from ._upsert import CommitResult as CommitResult
+from ._upsert import commit_append as commit_append
+from ._upsert import commit_upsert as commit_upsert
+from ._upsert import conform as conform
+from ._upsert import dedupe_last as dedupe_last
+from ._writer import Flush as Flush
+from ._writer import Merge as Merge
+from ._writer import Stats as Stats
+from ._writer import TableWriter as TableWriter
+from ._writer import Write as Write
+from ._writer import WriterStatistics as WriterStatistics
+from ._writer import coalesce as coalesce
+
+__all__ = (
+    "CommitResult",
+    "Flush",
+    "Merge",
+    "Stats",
+    "TableWriter",
+    "Write",
+    "WriterStatistics",
+    "coalesce",
+    "commit_append",
+    "commit_upsert",
+    "conform",
+    "dedupe_last",
+    "drop_branch",
+    "ensure_branch",
+    "ensure_namespace",
+    "ensure_table",
+    "evolve_schema",
+    "list_branches",
+    "open_catalog",
+    "publish_branch",
+    "query",
+    "read_branch",
+    "resolve_home",
+)

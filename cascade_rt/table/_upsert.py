@@ -1,0 +1,284 @@
+"""Arrow-side deduplication and the Iceberg commits: append and keyed upsert.
+
+``commit_upsert`` is a copy-on-write merge done in Arrow. pyiceberg's ``Table.upsert`` (and a
+``delete(In(key, [...]))``) turns every key into an expression literal and evaluates row filters
+in Python-built expressions, ≈ 10 k rows/s. Here the incoming keys stay an Arrow array: data files
+that may hold them (pruned by the key range against file metrics) are read key-column first, the
+matching rows found with ``pyarrow.compute.is_in`` (or a hash join for composite keys), the
+touched files rewritten without those rows, and the rewrite plus the new rows committed as one
+Iceberg ``overwrite`` snapshot in one transaction: readers see all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.refs import MAIN_BRANCH
+
+from ._branches import ensure_branch
+
+_POS = "__cascade_pos"
+_SPLIT_ROWS = 250_000  # below this, one file per piece: splitting costs more than it saves
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What one commit did.
+
+    Attributes:
+        snapshot_id: The branch head after the commit (None when nothing was committed).
+        rows_inserted: Rows whose key was new on the branch (all rows, for an append).
+        rows_updated: Rows that replaced an existing row with the same key.
+        rows_written: Rows appended by the commit (after deduplication).
+    """
+
+    snapshot_id: int | None
+    rows_inserted: int
+    rows_updated: int
+    rows_written: int
+
+
+def _as_table(data: pa.Table | pa.RecordBatch) -> pa.Table:
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        return data
+    raise TypeError(f"expected a pyarrow Table or RecordBatch, got {type(data).__name__}")
+
+
+def conform(data: pa.Table | pa.RecordBatch, table: Table) -> pa.Table:
+    """Cast ``data`` to the table's Arrow schema, matching columns by name.
+
+    Columns may come in any order; missing optional columns are filled with nulls.
+
+    Raises:
+        ValueError: a column the table lacks, a missing required column, or nulls in a required one.
+    """
+    data = _as_table(data)
+    target = table.schema().as_arrow()
+    names = set(target.names)
+    extra = [n for n in data.column_names if n not in names]
+    if extra:
+        raise ValueError(f"table {'.'.join(table.name())}: columns {extra} are not in the table schema")
+    if data.schema.equals(target, check_metadata=False):
+        return data
+    arrays = []
+    for field in target:
+        if field.name in data.column_names:
+            col = data.column(field.name)
+            if not field.nullable and col.null_count:
+                raise ValueError(
+                    f"table {'.'.join(table.name())}: required column {field.name!r} has {col.null_count} null values"
+                )
+            arrays.append(col if col.type == field.type else col.cast(field.type))
+        elif field.nullable:
+            arrays.append(pa.nulls(data.num_rows, field.type))
+        else:
+            raise ValueError(f"table {'.'.join(table.name())}: required column {field.name!r} is missing")
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def dedupe_last(data: pa.Table | pa.RecordBatch, keys: Sequence[str]) -> pa.Table:
+    """Keep the last row of each key, in Arrow (a hash group-by, no Python loop over rows).
+
+    The surviving rows keep their relative order.
+
+    Raises:
+        ValueError: ``keys`` empty or naming a missing column.
+    """
+    data = _as_table(data)
+    keys = _check_keys(data.column_names, keys)
+    if data.num_rows < 2:
+        return data
+    idx = pa.array(np.arange(data.num_rows, dtype=np.int64))
+    grouped = pa.table([*(data.column(k) for k in keys), idx], names=[*keys, _POS]).group_by(
+        keys, use_threads=False
+    ).aggregate([(_POS, "max")])
+    if grouped.num_rows == data.num_rows:
+        return data
+    last = np.sort(grouped.column(f"{_POS}_max").to_numpy())
+    return data.take(pa.array(last))
+
+
+def _check_keys(columns: Sequence[str], keys: Sequence[str]) -> list[str]:
+    if isinstance(keys, str):
+        keys = [keys]
+    keys = list(keys)
+    if not keys:
+        raise ValueError("keys must name at least one column")
+    missing = [k for k in keys if k not in columns]
+    if missing:
+        raise ValueError(f"key columns {missing} are not in the data (columns: {list(columns)})")
+    return keys
+
+
+def is_in(left: pa.Table, right: pa.Table, keys: Sequence[str]) -> pa.ChunkedArray | pa.Array:
+    """Boolean mask over ``left``'s rows: True where its key tuple occurs in ``right``."""
+    if len(keys) == 1:
+        k = keys[0]
+        lcol, rcol = left.column(k), right.column(k)
+        if pa.types.is_integer(lcol.type) and pa.types.is_integer(rcol.type) and not (lcol.null_count or rcol.null_count):
+            # Dense integer keys: a lookup table over the key range beats hashing (≈ 5 ms vs
+            # ≈ 30-120 ms for 1 M probes into 100 k keys).
+            a, b = lcol.to_numpy(), rcol.to_numpy()
+            if len(a) and len(b):
+                span = int(max(a.max(), b.max())) - int(min(a.min(), b.min()))
+                if span <= 8 * (len(a) + len(b)) + (1 << 20):
+                    return pa.array(np.isin(a, b, kind="table"))
+        return pc.is_in(lcol, value_set=rcol.combine_chunks())
+    lhs = pa.table([*(left.column(k) for k in keys), pa.array(np.arange(left.num_rows))], names=[*keys, _POS])
+    rhs = pa.table([right.column(k) for k in keys], names=list(keys)).group_by(list(keys)).aggregate([])
+    hit = lhs.join(rhs, keys=list(keys), join_type="left semi").column(_POS).to_numpy()
+    mask = np.zeros(left.num_rows, dtype=bool)
+    mask[hit] = True
+    return pa.array(mask)
+
+
+def _key_range(data: pa.Table, keys: Sequence[str]) -> BooleanExpression:
+    """A cheap file-pruning predicate: every key column within the incoming min..max."""
+    expr: BooleanExpression = AlwaysTrue()
+    for k in keys:
+        col = data.column(k)
+        if not (pa.types.is_integer(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                or pa.types.is_date(col.type) or pa.types.is_timestamp(col.type)
+                or pa.types.is_floating(col.type)):
+            continue
+        bounds = pc.min_max(col)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if lo is None or hi is None:
+            continue
+        try:
+            expr = And(expr, And(GreaterThanOrEqual(k, lo), LessThanOrEqual(k, hi)))  # type: ignore[call-arg, arg-type]
+        except (TypeError, ValueError):  # a type pyiceberg has no literal for: no pruning on it
+            continue
+    return expr
+
+
+def _split(data: pa.Table, parts: int) -> list[pa.Table]:
+    step = -(-data.num_rows // parts)
+    return [data.slice(i, step) for i in range(0, data.num_rows, step)]
+
+
+def write_data_files(table: Table, metadata: TableMetadata, pieces: list[pa.Table], write_uuid: uuid.UUID) -> list[DataFile]:
+    """Write ``pieces`` as Parquet data files of ``table``, in parallel threads.
+
+    Arrow's Parquet writer compresses one file on one core, so large pieces (say the 950 k
+    rows kept from a rewritten file) are split in up to one slice per core, each written
+    concurrently as its own file. Partitioned tables are split by partition as usual.
+    """
+    counter = itertools.count(0)
+    workers = max(1, os.cpu_count() or 1)
+    jobs: list[pa.Table] = []
+    for piece in pieces:
+        parts = min(workers, max(1, piece.num_rows // _SPLIT_ROWS))
+        jobs.extend(_split(piece, parts) if parts > 1 else [piece])
+
+    def write(job: pa.Table) -> list[DataFile]:
+        return list(
+            _dataframe_to_data_files(table_metadata=metadata, df=job, io=table.io, write_uuid=write_uuid, counter=counter)
+        )
+
+    if len(jobs) == 1:
+        return write(jobs[0])
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="cascade-write") as pool:
+        return [f for files in pool.map(write, jobs) for f in files]
+
+
+def _head(table: Table, branch: str) -> int | None:
+    ref = table.metadata.refs.get(branch)
+    return ref.snapshot_id if ref is not None else None
+
+
+def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str = MAIN_BRANCH) -> CommitResult:
+    """Append ``data`` (cast to the table schema) to ``branch`` in one commit.
+
+    A branch other than main is created from main's head when missing. Blocking.
+    """
+    data = conform(data, table)
+    if branch != MAIN_BRANCH:
+        ensure_branch(table, branch)
+    if data.num_rows == 0:
+        return CommitResult(_head(table, branch), 0, 0, 0)
+    with table.transaction() as tx:
+        tx.append(data, branch=branch)
+    return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
+
+
+def commit_upsert(
+    table: Table, data: pa.Table | pa.RecordBatch, keys: Sequence[str], *, branch: str = MAIN_BRANCH
+) -> CommitResult:
+    """Insert or replace rows by key on ``branch``, last occurrence winning, in one commit.
+
+    ``data`` is cast to the table schema and deduplicated on ``keys`` in Arrow; rows of the
+    branch with one of those keys are removed and the new rows appended in the same snapshot
+    (an ``overwrite``; an ``append`` when no key existed). Re-sending the same rows leaves each
+    key exactly once. A branch other than main is created from main's head when missing. Blocking.
+
+    Args:
+        table: The table (its metadata is refreshed by the commit).
+        data: The rows.
+        keys: The key column names (one or several).
+        branch: The branch to write.
+
+    Raises:
+        ValueError: bad keys (missing, null values) or data that does not fit the table schema.
+    """
+    data = conform(data, table)
+    keys = _check_keys(data.column_names, keys)
+    for k in keys:
+        nulls = data.column(k).null_count
+        if nulls:
+            raise ValueError(f"table {'.'.join(table.name())}: key column {k!r} has {nulls} null values")
+    data = dedupe_last(data, keys)
+    if branch != MAIN_BRANCH:
+        ensure_branch(table, branch)
+    if data.num_rows == 0:
+        return CommitResult(_head(table, branch), 0, 0, 0)
+    if _head(table, branch) is None:
+        with table.transaction() as tx:
+            tx.append(data, branch=branch)
+        return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
+
+    incoming_keys = data.select(keys)
+    matched: list[pa.Table] = []
+    with table.transaction() as tx:
+        md = tx.table_metadata
+        schema = md.schema()
+        key_schema = schema.select(*keys)
+        tasks = list(tx._scan(row_filter=_key_range(data, keys)).use_ref(branch).plan_files())
+        rewrites: list[tuple[DataFile, pa.Table]] = []
+        for task in tasks:
+            existing = ArrowScan(md, table.io, key_schema, AlwaysTrue()).to_table(tasks=[task])
+            mask = is_in(existing, incoming_keys, keys)
+            hits = pc.sum(mask).as_py() or 0
+            if not hits:
+                continue
+            matched.append(existing.filter(mask))
+            full = ArrowScan(md, table.io, schema, AlwaysTrue()).to_table(tasks=[task])
+            rewrites.append((task.file, full.filter(pc.invert(mask))))
+        if not rewrites:
+            tx.append(data, branch=branch)
+        else:
+            with tx.update_snapshot(branch=branch).overwrite() as overwrite:
+                pieces = [kept for _, kept in rewrites if kept.num_rows] + [data]
+                for data_file, _ in rewrites:
+                    overwrite.delete_data_file(data_file)
+                for written in write_data_files(table, md, pieces, overwrite.commit_uuid):
+                    overwrite.append_data_file(written)
+    # Each matched key is an incoming key (those are distinct after dedupe), so the number of
+    # distinct matched keys is the number of rows updated, even if the table held duplicates.
+    updated = pa.concat_tables(matched).group_by(keys).aggregate([]).num_rows if matched else 0
+    return CommitResult(_head(table, branch), data.num_rows - updated, updated, data.num_rows)

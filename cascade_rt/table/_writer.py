@@ -1,0 +1,375 @@
+"""``TableWriter``: the one actor that commits to an Iceberg table, with group commit.
+
+Writes are buffered and committed together when ``max_rows`` rows are waiting or ``max_delay``
+seconds after the first of them arrived (an actor timer), whichever comes first. While a commit
+runs in a worker thread the actor handles no message, so the writes that arrive meanwhile queue
+in its mailbox and make up the next commit: the busier the table, the bigger each commit.
+Every ``Write`` carrying a promise is completed at the commit that made it durable, with that
+commit's :class:`CommitResult`, or with its exception.
+
+A failed commit fails every write it held and then crashes the actor, so its supervisor sees
+the failure and restarts it; the messages still queued in the mailbox survive the restart and
+go into the next commit. Nothing whose promise succeeded is lost; a ``Write`` without promise
+that was in a failed commit is lost with it (the failure is counted and reported by the crash).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH
+
+from actors import Actor
+
+from ._create import PartitionBy, ensure_table
+from ._upsert import CommitResult, commit_append, commit_upsert, conform
+
+if TYPE_CHECKING:
+    from actors import Promise
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Buffer ``data`` for the next group commit on ``branch``; ``promise`` gets its CommitResult."""
+
+    data: pa.RecordBatch | pa.Table
+    promise: Promise[CommitResult] | None = None
+    branch: str = MAIN_BRANCH
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Commit everything buffered now; ``promise`` gets the last CommitResult (None if nothing was buffered)."""
+
+    promise: Promise[CommitResult | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Upsert ``data`` on ``keys`` (default: the writer's key fields) right away, after pending writes.
+
+    Used by batch assets: one commit for the whole batch, on ``branch``; ``promise`` gets its
+    CommitResult. ``keys=()`` with a writer that does not deduplicate appends instead.
+    """
+
+    data: pa.Table | pa.RecordBatch
+    keys: Sequence[str] | None = None
+    branch: str = MAIN_BRANCH
+    promise: Promise[CommitResult] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Ask message: the writer replies with its :class:`WriterStatistics`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStatistics:
+    """A snapshot of a writer's counters (for metrics).
+
+    Attributes:
+        table: The table identifier.
+        commits: Successful commits.
+        failed_commits: Commits that raised.
+        rows_committed: Rows written by successful commits (after deduplication).
+        last_commit_seconds: Wall time of the last commit, in seconds (0.0 before any).
+        buffered_rows: Rows waiting for the next commit.
+        waiting_writes: Writes waiting for the next commit.
+    """
+
+    table: str
+    commits: int
+    failed_commits: int
+    rows_committed: int
+    last_commit_seconds: float
+    buffered_rows: int
+    waiting_writes: int
+
+
+def coalesce(batches: Sequence[pa.RecordBatch | pa.Table]) -> pa.Table:
+    """Concatenate batches and tables into one table, in order, unifying columns by name.
+
+    Columns missing from some inputs are null there; types are promoted where Arrow can.
+    """
+    tables = [pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches]
+    if not tables:
+        return pa.table({})
+    if len(tables) == 1:
+        return tables[0]
+    first = tables[0].schema
+    if all(t.schema.equals(first) for t in tables[1:]):
+        return pa.concat_tables(tables)
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def commit_due(buffered_rows: int, first_at: float | None, now: float, *, max_rows: int, max_delay: float) -> bool:
+    """The group-commit rule: commit once ``max_rows`` rows wait, or ``max_delay`` s after the first."""
+    if buffered_rows <= 0 or first_at is None:
+        return False
+    return buffered_rows >= max_rows or now - first_at >= max_delay
+
+
+def commit_buffered(
+    table: Table,
+    pending: dict[str, list[pa.RecordBatch | pa.Table]],
+    keys: Sequence[str],
+    *,
+    deduplicate: bool,
+) -> dict[str, CommitResult]:
+    """Commit the buffered data of each branch (one commit per branch). Blocking."""
+    results: dict[str, CommitResult] = {}
+    for branch, batches in pending.items():
+        data = coalesce(batches)
+        if deduplicate:
+            results[branch] = commit_upsert(table, data, keys, branch=branch)
+        else:
+            results[branch] = commit_append(table, data, branch=branch)
+    return results
+
+
+@dataclass
+class _Pending:
+    batches: dict[str, list[pa.RecordBatch | pa.Table]] = field(default_factory=dict)
+    promises: dict[str, list[Promise[CommitResult]]] = field(default_factory=dict)
+    rows: int = 0
+    writes: int = 0
+    first_at: float | None = None
+
+
+class TableWriter(Actor):
+    """The single committer of one Iceberg table (spawn it with these keyword options).
+
+    Args:
+        catalog: A pyiceberg catalog, or a zero-argument callable returning one (called in a
+            worker thread at each start, so a restart reconnects).
+        identifier: ``"namespace.table"``.
+        schema: The declared pyiceberg schema (the table is created or evolved at start).
+        key_fields: Key column names; default: the schema's identifier fields.
+        deduplicate: Upsert on the key fields (last write wins) instead of appending.
+        partition_by: Partitioning, used when the table is created (see ``ensure_table``).
+        order_by: Sort order field names, used when the table is created.
+        max_rows: Commit once this many rows are buffered.
+        max_delay: Commit at most this many seconds after the first buffered write.
+
+    Raises:
+        ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog | Callable[[], Catalog],
+        identifier: str,
+        schema: Schema,
+        key_fields: Sequence[str] | None = None,
+        deduplicate: bool = False,
+        partition_by: PartitionBy = None,
+        order_by: Sequence[str] = (),
+        max_rows: int = 100_000,
+        max_delay: float = 1.0,
+    ) -> None:
+        if not isinstance(schema, Schema):
+            raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
+        keys = list(key_fields) if key_fields is not None else list(schema.identifier_field_names())
+        if deduplicate and not keys:
+            raise ValueError(
+                f"TableWriter({identifier!r}): deduplicate=True needs key fields; pass key_fields=[...] or "
+                "declare identifier fields in the schema"
+            )
+        if max_rows < 1 or max_delay <= 0:
+            raise ValueError(f"TableWriter({identifier!r}): max_rows must be >= 1 and max_delay > 0")
+        self.catalog_source = catalog
+        self.identifier = identifier
+        self.schema = schema
+        self.key_fields = keys
+        self.deduplicate = deduplicate
+        self.partition_by = partition_by
+        self.order_by = tuple(order_by)
+        self.max_rows = max_rows
+        self.max_delay = max_delay
+        self.table: Table | None = None
+        self._pending = _Pending()
+        self._generation = 0
+        self._commits = 0
+        self._failed = 0
+        self._rows_committed = 0
+        self._last_seconds = 0.0
+
+    def statistics(self) -> WriterStatistics:
+        """A snapshot of the counters (also the reply to ``ask(Stats())``)."""
+        return WriterStatistics(
+            table=self.identifier,
+            commits=self._commits,
+            failed_commits=self._failed,
+            rows_committed=self._rows_committed,
+            last_commit_seconds=self._last_seconds,
+            buffered_rows=self._pending.rows,
+            waiting_writes=self._pending.writes,
+        )
+
+    def _open(self) -> Table:
+        source = self.catalog_source
+        catalog = source if isinstance(source, Catalog) else source()
+        return ensure_table(
+            catalog, self.identifier, self.schema, partition_by=self.partition_by, order_by=self.order_by
+        )
+
+    async def started(self) -> None:
+        self.table = await anyio.to_thread.run_sync(self._open)
+        # Safety net: a one-shot tick skipped because the mailbox was full must not leave
+        # buffered rows waiting for the next write.
+        self.schedule_every(self.max_delay, _Tick(-1))
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, Write):
+            return await self._write(message)
+        if isinstance(message, _Tick):
+            pending = self._pending
+            if message.generation == self._generation or commit_due(
+                pending.rows or pending.writes, pending.first_at, time.monotonic(),
+                max_rows=self.max_rows, max_delay=self.max_delay,
+            ):
+                if pending.writes:
+                    await self._commit()
+            return None
+        if isinstance(message, Flush):
+            try:
+                results = await self._commit()
+            except Exception as exc:
+                if message.promise is not None:
+                    message.promise.set_exception(exc)
+                raise
+            if message.promise is not None:
+                message.promise.set_result(results[-1] if results else None)
+            return results[-1] if results else None
+        if isinstance(message, Merge):
+            return await self._merge(message)
+        if isinstance(message, Stats):
+            return self.statistics()
+        raise TypeError(
+            f"TableWriter({self.identifier!r}) takes Write, Flush, Merge or Stats messages, "
+            f"got {type(message).__name__}"
+        )
+
+    async def stopped(self) -> None:
+        # Stopping drains: whatever is still buffered is committed (or its writers failed).
+        if self._pending.rows or self._pending.writes:
+            await self._commit()
+
+    async def _write(self, message: Write) -> None:
+        # Each write is checked against the table schema on arrival, so one bad batch fails
+        # alone instead of failing the group commit it would have joined.
+        try:
+            if not isinstance(message.data, (pa.RecordBatch, pa.Table)):
+                raise TypeError(
+                    f"Write to {self.identifier!r} needs a pyarrow RecordBatch or Table, "
+                    f"got {type(message.data).__name__}"
+                )
+            data = conform(message.data, self._require_table())
+            if self.deduplicate:
+                for key in self.key_fields:
+                    nulls = data.column(key).null_count
+                    if nulls:
+                        raise ValueError(f"table {self.identifier}: key column {key!r} has {nulls} null values")
+        except (TypeError, ValueError) as error:
+            if message.promise is not None:
+                message.promise.set_exception(error)
+                return
+            await self._commit()  # keep the good writes, then crash on the bad one (dead letter)
+            raise
+        pending = self._pending
+        pending.batches.setdefault(message.branch, []).append(data)
+        if message.promise is not None:
+            pending.promises.setdefault(message.branch, []).append(message.promise)
+        pending.rows += message.data.num_rows
+        pending.writes += 1
+        now = time.monotonic()
+        if pending.first_at is None:
+            pending.first_at = now
+            self.schedule_once(self.max_delay, _Tick(self._generation))
+        # Checked on every write too, so a timer tick lost to a full mailbox delays nothing.
+        if commit_due(pending.rows, pending.first_at, now, max_rows=self.max_rows, max_delay=self.max_delay):
+            await self._commit()
+
+    async def _commit(self) -> list[CommitResult]:
+        pending, self._pending = self._pending, _Pending()
+        self._generation += 1
+        if not pending.batches:
+            return []
+        table = self._require_table()
+        began = time.perf_counter()
+        try:
+            results = await anyio.to_thread.run_sync(self.commit_batches, table, pending.batches)
+        except BaseException as exc:
+            self._failed += 1
+            error = exc if isinstance(exc, Exception) else RuntimeError(f"commit to {self.identifier!r} cancelled")
+            for promises in pending.promises.values():
+                for promise in promises:
+                    if not promise.done():
+                        promise.set_exception(error)
+            raise
+        self._last_seconds = time.perf_counter() - began
+        self._commits += len(results)
+        for branch, result in results.items():
+            self._rows_committed += result.rows_written
+            for promise in pending.promises.get(branch, ()):
+                if not promise.done():
+                    promise.set_result(result)
+        return list(results.values())
+
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+        """Run one group commit (blocking; called in a worker thread), one commit per branch.
+
+        A subclass may override it to act around each commit; raising fails the waiting writes
+        and crashes the actor.
+        """
+        return commit_buffered(table, batches, self.key_fields, deduplicate=self.deduplicate)
+
+    def _require_table(self) -> Table:
+        if self.table is None:  # pragma: no cover - started() opens it before any message
+            raise RuntimeError(f"TableWriter({self.identifier!r}) has no table: started() did not run")
+        return self.table
+
+    async def _merge(self, message: Merge) -> CommitResult:
+        try:
+            await self._commit()
+        except Exception as exc:
+            if message.promise is not None:
+                message.promise.set_exception(exc)
+            raise
+        keys = list(message.keys) if message.keys is not None else self.key_fields
+        table = self._require_table()
+        began = time.perf_counter()
+        try:
+            if keys:
+                result = await anyio.to_thread.run_sync(
+                    lambda: commit_upsert(table, message.data, keys, branch=message.branch)
+                )
+            else:
+                result = await anyio.to_thread.run_sync(
+                    lambda: commit_append(table, message.data, branch=message.branch)
+                )
+        except Exception as exc:
+            self._failed += 1
+            if message.promise is not None:
+                message.promise.set_exception(exc)
+            raise
+        self._last_seconds = time.perf_counter() - began
+        self._commits += 1
+        self._rows_committed += result.rows_written
+        if message.promise is not None:
+            message.promise.set_result(result)
+        return result

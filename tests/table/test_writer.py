@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog import Catalog
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+
+from actors import ActorSystem, Backoff, Promise
+from cascade_rt.table import (
+    CommitResult,
+    Flush,
+    Merge,
+    Stats,
+    TableWriter,
+    Write,
+    WriterStatistics,
+    coalesce,
+    commit_upsert,
+    ensure_table,
+    open_catalog,
+    read_branch,
+)
+from cascade_rt.table._writer import commit_due
+
+Rows = Callable[..., pa.Table]
+
+
+# -- plain functions -----------------------------------------------------------------------------
+
+
+def test_coalesce_keeps_order_and_unifies_columns_by_name() -> None:
+    a = pa.record_batch({"id": [1, 2], "name": ["a", "b"]})
+    b = pa.table({"name": ["c"], "id": [3]})
+    c = pa.table({"id": [4]})
+    got = coalesce([a, b, c])
+    assert got.column("id").to_pylist() == [1, 2, 3, 4]
+    assert got.column("name").to_pylist() == ["a", "b", "c", None]
+
+
+def test_coalesce_of_nothing_is_an_empty_table() -> None:
+    assert coalesce([]).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "first_at", "now", "due"),
+    [
+        (0, None, 10.0, False),
+        (5, 10.0, 10.5, False),
+        (10, 10.0, 10.0, True),
+        (5, 10.0, 11.0, True),
+    ],
+)
+def test_commit_due_on_rows_or_age(rows: int, first_at: float | None, now: float, due: bool) -> None:
+    assert commit_due(rows, first_at, now, max_rows=10, max_delay=1.0) is due
+
+
+def test_writer_options_are_checked(schema: Schema, catalog: Catalog) -> None:
+    plain = type(schema)(*schema.fields)
+    with pytest.raises(ValueError, match=r"TableWriter\('default\.t'\): deduplicate=True needs key fields"):
+        TableWriter(catalog=catalog, identifier="default.t", schema=plain, deduplicate=True)
+    with pytest.raises(ValueError, match=r"max_rows must be >= 1 and max_delay > 0"):
+        TableWriter(catalog=catalog, identifier="default.t", schema=schema, max_delay=0)
+    assert TableWriter(catalog=catalog, identifier="default.t", schema=schema).key_fields == ["id"]
+
+
+# -- the actor -----------------------------------------------------------------------------------
+
+
+
+def _opts(home: Path, schema: Schema, **extra: Any) -> dict[str, Any]:
+    return {"catalog": lambda: open_catalog(home), "identifier": "default.t", "schema": schema, **extra}
+
+
+def _table(home: Path) -> Table:
+    return open_catalog(home).load_table("default.t")
+
+
+@pytest.mark.anyio
+async def test_group_commit_on_max_rows_resolves_every_promise(home: Path, schema: Schema, rows: Rows) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_rows=10, max_delay=600))
+        promises = [Promise[CommitResult]() for _ in range(3)]
+        for i, p in enumerate(promises):
+            await ref.tell(Write(rows([i * 4 + j for j in range(4)]), p))
+        with anyio.fail_after(10):
+            results = [await p.wait() for p in promises]
+        assert results[0] == results[1] == results[2]
+        assert results[0].rows_written == 12
+        stats = await ref.ask(Stats())
+        assert (stats.commits, stats.rows_committed, stats.buffered_rows) == (1, 12, 0)
+    assert _table(home).scan().to_arrow().num_rows == 12
+
+
+@pytest.mark.anyio
+async def test_group_commit_after_max_delay(home: Path, schema: Schema, rows: Rows) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_rows=1_000_000, max_delay=0.05))
+        first, second = Promise[CommitResult](), Promise[CommitResult]()
+        await ref.tell(Write(rows([1]), first))
+        await ref.tell(Write(rows([2]), second))
+        with anyio.fail_after(10):
+            result = await first.wait()
+            assert await second.wait() == result
+        assert result.rows_written == 2
+        stats: WriterStatistics = await ref.ask(Stats())
+        assert stats.commits == 1
+        assert stats.last_commit_seconds > 0
+    assert sorted(_table(home).scan().to_arrow().column("id").to_pylist()) == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_dedup_across_writes_and_against_the_table(home: Path, schema: Schema, rows: Rows) -> None:
+    table = ensure_table(open_catalog(home), "default.t", schema)
+    commit_upsert(table, rows([1, 2]), ["id"])
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, deduplicate=True, max_delay=600))
+        await ref.tell(Write(rows([2, 3], tag="a")))
+        await ref.tell(Write(rows([3, 4], tag="b")))
+        done = Promise[CommitResult | None]()
+        await ref.tell(Flush(done))
+        with anyio.fail_after(10):
+            result = await done.wait()
+    assert result is not None
+    assert (result.rows_updated, result.rows_inserted, result.rows_written) == (1, 2, 3)
+    got = _table(home).scan().to_arrow().sort_by("id")
+    assert got.column("name").to_pylist() == ["v1", "a2", "b3", "b4"]
+
+
+@pytest.mark.anyio
+async def test_flush_with_nothing_buffered_resolves_none(home: Path, schema: Schema) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema))
+        assert await ref.ask(Flush()) is None
+
+
+@pytest.mark.anyio
+async def test_merge_commits_pending_writes_first_then_merges_on_branch(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_delay=600))
+        pending = Promise[CommitResult]()
+        await ref.tell(Write(rows([1, 2]), pending))
+        merged = Promise[CommitResult]()
+        await ref.tell(Merge(rows([2, 3], tag="m"), keys=["id"], branch="run-1", promise=merged))
+        with anyio.fail_after(10):
+            first = await pending.wait()
+            result = await merged.wait()
+    assert first.rows_written == 2
+    assert (result.rows_updated, result.rows_inserted) == (1, 1)
+    table = _table(home)
+    assert table.scan().to_arrow().num_rows == 2
+    assert read_branch(table, "run-1").sort_by("id").column("name").to_pylist() == ["v1", "m2", "m3"]
+
+
+@pytest.mark.anyio
+async def test_bad_write_fails_its_promise_only(home: Path, schema: Schema, rows: Rows) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_rows=2, max_delay=600))
+        bad, good = Promise[CommitResult](), Promise[CommitResult]()
+        await ref.tell(Write(pa.table({"id": [1], "oops": [1]}), bad))
+        await ref.tell(Write(rows([1, 2]), good))
+        with anyio.fail_after(10):
+            with pytest.raises(ValueError, match=r"table default\.t: columns \['oops'\] are not in the table schema"):
+                await bad.wait()
+            assert (await good.wait()).rows_written == 2
+        assert ref.statistics().restarts == 0
+
+
+class _FailsOnce(TableWriter):
+    failures_left = 1
+
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+        if _FailsOnce.failures_left:
+            _FailsOnce.failures_left -= 1
+            raise OSError("disk full (test)")
+        return super().commit_batches(table, batches)
+
+
+@pytest.mark.anyio
+async def test_failed_commit_fails_waiting_writes_and_restarts_without_losing_queued(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    _FailsOnce.failures_left = 1
+    async with ActorSystem("t", backoff=Backoff(initial=0.01, maximum=0.05)) as system:
+        ref = await system.spawn(_FailsOnce, name="w", **_opts(home, schema, max_rows=2, max_delay=600))
+        lost, kept = Promise[CommitResult](), Promise[CommitResult]()
+        ref.tell_nowait(Write(rows([1, 2]), lost))
+        ref.tell_nowait(Write(rows([3, 4]), kept))
+        with anyio.fail_after(10):
+            with pytest.raises(OSError, match=r"disk full \(test\)"):
+                await lost.wait()
+            assert (await kept.wait()).rows_written == 2
+        assert ref.statistics().restarts == 1
+    assert sorted(_table(home).scan().to_arrow().column("id").to_pylist()) == [3, 4]
+
+
+@pytest.mark.anyio
+async def test_stop_commits_what_is_buffered(home: Path, schema: Schema, rows: Rows) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_delay=600))
+        promise = Promise[CommitResult]()
+        await ref.tell(Write(rows([7]), promise))
+        with anyio.fail_after(10):
+            await ref.stop()
+            assert (await promise.wait()).rows_written == 1
+    assert _table(home).scan().to_arrow().column("id").to_pylist() == [7]
+
+
+@pytest.mark.anyio
+async def test_write_with_null_key_fails_its_promise_when_deduplicating(home: Path, schema: Schema) -> None:
+    plain = type(schema)(*[f if f.name != "id" else type(f)(1, "id", f.field_type, required=False) for f in schema.fields])
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(
+            TableWriter, name="w", **_opts(home, plain, key_fields=["id"], deduplicate=True, max_delay=600)
+        )
+        bad = Promise[CommitResult]()
+        await ref.tell(Write(pa.table({"id": pa.array([None], pa.int64())}), bad))
+        with anyio.fail_after(10), pytest.raises(ValueError, match=r"table default\.t: key column 'id' has 1 null values"):
+            await bad.wait()
+
+
+@pytest.mark.anyio
+async def test_failed_flush_fails_its_promise(home: Path, schema: Schema, rows: Rows) -> None:
+    _FailsOnce.failures_left = 1
+    async with ActorSystem("t", backoff=Backoff(initial=0.01, maximum=0.05)) as system:
+        ref = await system.spawn(_FailsOnce, name="w", **_opts(home, schema, max_delay=600))
+        write, flush = Promise[CommitResult](), Promise[CommitResult | None]()
+        await ref.tell(Write(rows([1]), write))
+        await ref.tell(Flush(flush))
+        with anyio.fail_after(10):
+            for promise in (write, flush):
+                with pytest.raises(OSError, match=r"disk full \(test\)"):
+                    await promise.wait()
