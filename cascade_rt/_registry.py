@@ -28,8 +28,10 @@ class Registry:
         with self._lock:
             existing = self._items[kind].get(name)
             if existing is not None and existing is not definition:
+                label = kind.replace("_", " ")
+                article = "an" if label[0] in "aeiou" else "a"
                 raise ValueError(
-                    f"a {kind.replace('_', ' ')} named {name!r} is already defined "
+                    f"{article} {label} named {name!r} is already defined "
                     f"({_where(existing)}); names must be unique"
                 )
             self._items[kind][name] = definition

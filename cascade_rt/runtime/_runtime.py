@@ -14,7 +14,6 @@ then its dead-letter queue.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -65,7 +64,8 @@ class Runtime:
             or ``./.cascade``).
         registry: The declarations to run (default: everything declared in this process).
         kafka_bootstrap: Put every stream on this Kafka (default ``$CASCADE_KAFKA_BOOTSTRAP``).
-        schedule: Run the asset scheduler (``cascade-rt serve`` turns it on).
+        schedule: Run the asset scheduler (``cascade-rt serve`` turns it on); it checks the cron
+            schedules every ``schedule_interval`` seconds.
         role: ``"all"``, or ``"ingest"`` for extra ``--workers`` processes that only publish to Kafka.
         commit_rows, commit_interval: Override every table's group-commit limits.
         clock: Current aware datetime (asset partitions, freshness); tests inject one.
@@ -81,6 +81,7 @@ class Runtime:
         role: str = "all",
         commit_rows: int | None = None,
         commit_interval: float | None = None,
+        schedule_interval: float = 30.0,
         shutdown_timeout: float = 30.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -94,6 +95,7 @@ class Runtime:
         self.role = role
         self.commit_rows = commit_rows
         self.commit_interval = commit_interval
+        self.schedule_interval = schedule_interval
         self.shutdown_timeout = shutdown_timeout
         self.clock = clock
         self.metrics_registry = CollectorRegistry()
@@ -272,26 +274,27 @@ class Runtime:
     # -- assets ---------------------------------------------------------------------------------
 
     async def _start_assets(self) -> None:
-        from ..ingestion import AssetRunner
+        from ..ingestion import AssetRunner, spawn_asset_writer, writer_merge
 
+        assets = self.registry.all("asset")
         if self.role != "all":
             return
+        system = self._require_system()
+        writers: dict[str, actors.ActorRef] = {}
+        sup = await system.spawn(actors.Supervisor, name="assets") if assets else None
+        for asset in assets:
+            # One writer per table: an asset's merge goes through the table's single committer.
+            if asset.identifier not in writers:
+                writers[asset.identifier] = await spawn_asset_writer(system, asset, catalog=self.catalog, parent=sup)
         self.assets = AssetRunner(
-            home=self.home, catalog=self.catalog, metrics=self.metrics_registry,
-            assets=self.registry, merge=self._merge, clock=self.clock,
+            home=self.home, catalog=self.catalog, metrics=self.metrics_registry, assets=self.registry,
+            merge=writer_merge(writers.__getitem__), clock=self.clock,
         )
-        if self.schedule and self.registry.all("asset"):
+        if self.schedule and assets:
             from ..ingestion import AssetScheduler
 
-            system = self._require_system()
-            sup = await system.spawn(actors.Supervisor, name="assets")
             await system.spawn(AssetScheduler, name="scheduler", parent=sup, runner=self.assets,
-                               clock=self.clock)
-
-    async def _merge(self, table: Any, data: pa.Table, keys: Sequence[str], branch: str) -> Any:
-        from ..table import commit_upsert
-
-        return await anyio.to_thread.run_sync(lambda: commit_upsert(table, data, keys, branch=branch))
+                               interval=self.schedule_interval, clock=self.clock)
 
     async def run_asset(self, name: str, *, partition_date: str | date | None = None,
                         branch: str = "main") -> Any:
@@ -389,11 +392,14 @@ class Runtime:
         return (True, "") if self._ready else (False, "starting")
 
     def health(self) -> dict[str, dict[str, Any]]:
-        details: dict[str, dict[str, Any]] = {}
-        if self.assets is not None:
-            with contextlib.suppress(Exception):
-                details.update(self.assets.health())
-        return details
+        """Per-asset freshness for ``GET /health`` (``fresh`` → ok, ``warn``, ``fail``)."""
+        if self.assets is None:
+            return {}
+        status = {"fresh": "ok", "unknown": "ok", "warn": "warn", "fail": "fail"}
+        return {
+            f"asset:{state.asset}": {**state.to_dict(), "freshness": state.status, "status": status[state.status]}
+            for state in self.assets.freshness()
+        }
 
 
 def _identifier(name: str) -> tuple[str, str]:

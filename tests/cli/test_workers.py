@@ -15,7 +15,7 @@ import pytest
 
 from cascade_rt.testing import KafkaBroker
 
-from .test_serve import EXAMPLE, ROOT, free_port, post, wait_ready
+from test_serve import EXAMPLE, ROOT, free_port, post, wait_ready
 
 
 @pytest.fixture(scope="module")
