@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pandera.pandas as pa
 import pytest
 from pandera.pandas import Field
@@ -59,3 +60,25 @@ async def test_asset_runs_merge_through_the_writer_actor(asset_registry: Registr
         writer = find(rt.tree(), "assets/table:raw.rt_items")
         assert writer["processed"] >= 2
         assert rt.health()["asset:rt_items"]["status"] == "ok"
+
+
+async def test_the_scheduler_runs_an_asset_when_its_cron_ticks(home: Path, registry: Registry) -> None:
+    @cascade_ingestion(table_name="rt_hourly", unique_key="id", validation_schema=RawItem, group="g",
+                       cron="0 * * * *", max_retries=0)
+    def rt_hourly(partition_date: str) -> list[dict[str, Any]]:
+        return [{"id": partition_date, "value": 1}]
+
+    default_registry().unregister("asset", rt_hourly.name)
+    registry.register("asset", rt_hourly.name, rt_hourly)
+    clock = {"now": datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)}
+    async with Runtime(home, registry=registry, schedule=True, schedule_interval=0.02,
+                       clock=lambda: clock["now"]) as rt:
+        await anyio.sleep(0.1)  # several ticks at 12:00:30: nothing is due yet
+        assert rt.assets.history.runs("rt_hourly") == []
+        clock["now"] = datetime(2026, 11, 23, 13, 0, 5, tzinfo=UTC)
+        with anyio.fail_after(30):
+            while not rt.assets.history.runs("rt_hourly"):
+                await anyio.sleep(0.05)
+        (run,) = rt.assets.history.runs("rt_hourly")
+        assert run.status == "success"
+        assert rt.table("raw.rt_hourly")["id"].to_pylist() == ["2026-11-23"]
