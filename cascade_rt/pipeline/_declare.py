@@ -11,6 +11,7 @@ import sys
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .._registry import Registry, default_registry
+from ._config import coerce_config, versioned_name
 
 T = TypeVar("T")
 
@@ -26,6 +27,8 @@ class Declaration(Generic[T]):
 
     name: str
     defined_in: str
+    config: Any
+    resource_name: str
 
     def __class_getitem__(cls, schema: Any) -> Any:  # type: ignore[override]
         if isinstance(schema, TypeVar):
@@ -38,7 +41,11 @@ class Declaration(Generic[T]):
             Declaration._bound[key] = bound
         return bound
 
-    def _declare(self, name: str, registry: Registry | None) -> None:
+    def _declare(self, name: str, registry: Registry | None, config: Any = None, config_cls: Any = None) -> None:
+        """Checks the name and schema, coerces ``config`` into ``config_cls`` and names the resource.
+
+        ``resource_name`` is ``name``, versioned when the config has a ``version``.
+        """
         if not isinstance(name, str) or not name:
             raise TypeError(f"{self._kind_label()} needs a non-empty name, got {name!r}")
         if self.schema_class is None:
@@ -49,9 +56,17 @@ class Declaration(Generic[T]):
         self.name = name
         self.defined_in = _caller_location()
         self._registry = registry if registry is not None else default_registry()
+        if config_cls is not None:
+            self.config = coerce_config(config, config_cls, owner=f"{self._kind_label()} {name!r}")
+            self.resource_name = versioned_name(name, self.config.version)
+        else:
+            self.resource_name = name
 
-    def _register(self, registry_name: str | None = None) -> None:
-        self._registry.register(self.kind, registry_name or self.name, self)
+    def _register(self) -> None:
+        self._registry.register(self.kind, self.resource_name, self)
+
+    def _forget(self) -> None:
+        self._registry.unregister(self.kind, self.resource_name)
 
     @classmethod
     def _kind_label(cls) -> str:

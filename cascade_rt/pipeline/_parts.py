@@ -10,14 +10,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from .._registry import Registry
-from ._config import (
-    DeadLetterQueueConfig,
-    IngestConfig,
-    OlapConfig,
-    StreamConfig,
-    coerce_config,
-    versioned_name,
-)
+from ._config import DeadLetterQueueConfig, IngestConfig, OlapConfig, StreamConfig
 from ._declare import Declaration
 
 T = TypeVar("T")
@@ -35,11 +28,14 @@ class OlapTable(Declaration[T], Generic[T]):
 
     def __init__(self, name: str, config: OlapConfig | dict[str, Any] | None = None, *,
                  registry: Registry | None = None) -> None:
-        self._declare(name, registry)
-        self.config = coerce_config(config, OlapConfig, owner=f"OlapTable {name!r}")
-        self.table_name = versioned_name(name, self.config.version)
+        self._declare(name, registry, config, OlapConfig)
         self._check_fields()
-        self._register(self.table_name)
+        self._register()
+
+    @property
+    def table_name(self) -> str:
+        """The Iceberg table's name: the declared name, versioned (``Orders_1_2``)."""
+        return self.resource_name
 
     @property
     def identifier(self) -> tuple[str, str]:
@@ -107,8 +103,7 @@ class Stream(Declaration[T], Generic[T]):
 
     def __init__(self, name: str, config: StreamConfig | dict[str, Any] | None = None, *,
                  registry: Registry | None = None) -> None:
-        self._declare(name, registry)
-        self.config = coerce_config(config, StreamConfig, owner=f"Stream {name!r}")
+        self._declare(name, registry, config, StreamConfig)
         if self.config.parallelism < 1:
             raise ValueError(f"Stream {name!r}: parallelism must be at least 1, got {self.config.parallelism}")
         if self.config.retention_period <= 0:
@@ -116,10 +111,14 @@ class Stream(Declaration[T], Generic[T]):
                 f"Stream {name!r}: retention_period must be a positive number of seconds, "
                 f"got {self.config.retention_period}"
             )
-        self.stream_name = versioned_name(name, self.config.version)
         self.transforms: list[_Transform] = []
         self.consumers: list[_Transform] = []
-        self._register(self.stream_name)
+        self._register()
+
+    @property
+    def stream_name(self) -> str:
+        """The stream's (and Kafka topic's) name: the declared name, versioned."""
+        return self.resource_name
 
     @property
     def destination(self) -> Any:
@@ -156,10 +155,12 @@ class IngestApi(Declaration[T], Generic[T]):
 
     def __init__(self, name: str, config: IngestConfig | dict[str, Any] | None = None, *,
                  registry: Registry | None = None) -> None:
-        self._declare(name, registry)
-        self.config = coerce_config(config, IngestConfig, owner=f"IngestApi {name!r}")
-        self.api_name = versioned_name(name, self.config.version)
-        self._register(self.api_name)
+        self._declare(name, registry, config, IngestConfig)
+        self._register()
+
+    @property
+    def api_name(self) -> str:
+        return self.resource_name
 
     @property
     def path(self) -> str:
@@ -184,7 +185,9 @@ class DeadLetterQueue(Declaration[T], Generic[T]):
 
     def __init__(self, name: str, config: DeadLetterQueueConfig | dict[str, Any] | None = None, *,
                  registry: Registry | None = None) -> None:
-        self._declare(name, registry)
-        self.config = coerce_config(config, DeadLetterQueueConfig, owner=f"DeadLetterQueue {name!r}")
-        self.queue_name = versioned_name(name, self.config.version)
-        self._register(self.queue_name)
+        self._declare(name, registry, config, DeadLetterQueueConfig)
+        self._register()
+
+    @property
+    def queue_name(self) -> str:
+        return self.resource_name

@@ -13,9 +13,7 @@ from ._config import (
     IngestPipelineConfig,
     OlapConfig,
     StreamConfig,
-    coerce_config,
     part_config,
-    versioned_name,
 )
 from ._declare import Declaration
 from ._parts import DeadLetterQueue, IngestApi, OlapTable, Stream
@@ -47,15 +45,13 @@ class IngestPipeline(Declaration[T], Generic[T]):
 
     def __init__(self, name: str, config: IngestPipelineConfig | dict[str, Any] | None = None, *,
                  registry: Registry | None = None) -> None:
-        self._declare(name, registry)
+        self._declare(name, registry, config, IngestPipelineConfig)
         owner = f"IngestPipeline {name!r}"
-        self.config = coerce_config(config, IngestPipelineConfig, owner=owner)
         cfg = self.config
         version = cfg.version
-        self.pipeline_name = versioned_name(name, version)
         if self._registry.get("pipeline", self.pipeline_name) is not None:
             # Fail before any part registers, so a clash leaves nothing half-declared behind.
-            self._register(self.pipeline_name)
+            self._register()
         schema = self.schema_class
         table_cfg = part_config(cfg.table, OlapConfig, owner=owner, part="table")
         stream_cfg = part_config(cfg.stream, StreamConfig, owner=owner, part="stream")
@@ -96,7 +92,11 @@ class IngestPipeline(Declaration[T], Generic[T]):
         except BaseException:
             self._forget_parts()
             raise
-        self._register(self.pipeline_name)
+        self._register()
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.resource_name
 
     @property
     def version(self) -> str | None:
@@ -107,9 +107,9 @@ class IngestPipeline(Declaration[T], Generic[T]):
         return self.config.metadata
 
     def _forget_parts(self) -> None:
-        for part in (getattr(self, attr, None) for attr in ("dead_letter_queue", "table", "stream", "ingest_api")):
+        for part in (self.dead_letter_queue, self.table, self.stream, self.ingest_api):
             if part is not None:
-                self._registry.unregister(part.kind, _registered_name(part))
+                part._forget()
 
     def parts(self) -> dict[str, Any]:
         """The created parts by role, for ``cascade-rt ls`` and the runtime."""
@@ -120,9 +120,3 @@ class IngestPipeline(Declaration[T], Generic[T]):
             "dead_letter_queue": self.dead_letter_queue,
         }
 
-
-def _registered_name(part: Any) -> str:
-    for attr in ("table_name", "stream_name", "api_name", "queue_name"):
-        if hasattr(part, attr):
-            return str(getattr(part, attr))
-    return str(part.name)

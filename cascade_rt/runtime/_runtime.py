@@ -31,7 +31,7 @@ import actors
 
 from .._registry import Registry, default_registry
 from ..observe import IngestMetrics
-from ..pipeline import DeadLetterQueue, IngestApi, IngestPipeline, OlapTable, Stream
+from ..pipeline import DeadLetterQueue, IngestApi, OlapTable, Stream
 from ..stream import KafkaBackend, spawn_dead_letter_queue, spawn_stream
 from ..table import open_catalog, query, resolve_home
 from ..table._writer import TableWriter

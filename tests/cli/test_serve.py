@@ -89,7 +89,8 @@ def test_serve_acknowledges_durably_and_drains_on_sigterm(served) -> None:
 
     peek = cli("peek", "ComprehensivePipeline", "-n", "5", "--json", home=home)
     rows = [json.loads(line) for line in peek.stdout.splitlines()]
-    assert len(rows) == 5 and {"id", "timestamp", "value", "tags", "metadata"} <= set(rows[0])
+    assert len(rows) == 5
+    assert {"id", "timestamp", "value", "tags", "metadata"} <= set(rows[0])
     assert json.loads(rows[0]["metadata"])["source"] == "api"
     counted = cli("query", "SELECT count(*) AS n, count(DISTINCT id) AS k FROM ComprehensivePipeline", "--json", home=home)
     assert json.loads(counted.stdout.splitlines()[0]) == {"n": 40, "k": 40}
@@ -107,7 +108,8 @@ def test_ls_lists_every_part_of_the_seed_example(tmp_path: Path) -> None:
 def test_peek_of_an_unknown_table_names_the_known_ones(tmp_path: Path) -> None:
     result = cli("peek", "Missing", home=tmp_path / "home", check=False)
     assert result.returncode == 1
-    assert "Missing" in result.stdout and "tables:" in result.stdout
+    assert "Missing" in result.stdout
+    assert "tables:" in result.stdout
 
 
 def test_workers_without_kafka_is_refused_with_the_reason(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_serve import EXAMPLE, ROOT, free_port, post, wait_ready
 
 from cascade_rt.testing import KafkaBroker
-
-from test_serve import EXAMPLE, ROOT, free_port, post, wait_ready
 
 
 @pytest.fixture(scope="module")

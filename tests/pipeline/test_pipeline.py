@@ -42,7 +42,9 @@ def registry() -> Registry:
 
 def test_pipeline_with_all_parts_wires_api_to_stream_to_table(registry: Registry) -> None:
     p = IngestPipeline[Reading]("Readings", {"table": True, "stream": True, "ingest_api": True}, registry=registry)
-    assert p.table is not None and p.stream is not None and p.ingest_api is not None
+    assert p.table is not None
+    assert p.stream is not None
+    assert p.ingest_api is not None
     assert p.stream.destination is p.table
     assert p.ingest_api.destination is p.stream
     assert p.dead_letter_queue is not None
@@ -59,7 +61,8 @@ def test_pipeline_with_all_parts_wires_api_to_stream_to_table(registry: Registry
 def test_ingest_api_goes_straight_to_table_without_stream(registry: Registry) -> None:
     p = IngestPipeline[Reading]("Direct", {"table": True, "stream": False, "ingest_api": True}, registry=registry)
     assert p.stream is None
-    assert p.ingest_api is not None and p.ingest_api.destination is p.table
+    assert p.ingest_api is not None
+    assert p.ingest_api.destination is p.table
 
 
 def test_pipeline_without_destination_for_api_fails(registry: Registry) -> None:
@@ -72,13 +75,16 @@ def test_typed_configs_are_accepted(registry: Registry) -> None:
     cfg = IngestPipelineConfig(table=OlapConfig(order_by_fields=["id"], deduplicate=True),
                                stream=StreamConfig(parallelism=2), ingest_api=True)
     p = IngestPipeline[Reading]("Typed", cfg, registry=registry)
-    assert p.table is not None and p.table.config.deduplicate is True
-    assert p.stream is not None and p.stream.config.parallelism == 2
+    assert p.table is not None
+    assert p.table.config.deduplicate is True
+    assert p.stream is not None
+    assert p.stream.config.parallelism == 2
 
 
 def test_nested_typed_config_inside_dict(registry: Registry) -> None:
     p = IngestPipeline[Reading]("Mixed", {"table": OlapConfig(deduplicate=True)}, registry=registry)
-    assert p.table is not None and p.table.config.deduplicate is True
+    assert p.table is not None
+    assert p.table.config.deduplicate is True
 
 
 @pytest.mark.parametrize(
@@ -112,12 +118,16 @@ def test_duplicate_names_fail_with_both_places(registry: Registry) -> None:
 
 def test_versioned_pipeline_names_parts_and_path(registry: Registry) -> None:
     p = IngestPipeline[Reading]("Orders", {"version": "1.2"}, registry=registry)
-    assert p.table is not None and p.table.table_name == "Orders_1_2"
-    assert p.stream is not None and p.stream.stream_name == "Orders_1_2"
-    assert p.ingest_api is not None and p.ingest_api.path == "/ingest/Orders/1.2"
+    assert p.table is not None
+    assert p.table.table_name == "Orders_1_2"
+    assert p.stream is not None
+    assert p.stream.stream_name == "Orders_1_2"
+    assert p.ingest_api is not None
+    assert p.ingest_api.path == "/ingest/Orders/1.2"
     # Another version of the same pipeline may live beside it.
     q = IngestPipeline[Reading]("Orders", {"version": "2.0"}, registry=registry)
-    assert q.table is not None and q.table.identifier == ("default", "Orders_2_0")
+    assert q.table is not None
+    assert q.table.identifier == ("default", "Orders_2_0")
 
 
 def test_missing_schema_is_explained(registry: Registry) -> None:
@@ -154,7 +164,9 @@ def test_standalone_parts_with_destinations(registry: Registry) -> None:
     stream = Stream[Reading]("events", {"destination": table}, registry=registry)
     api = IngestApi[Reading]("events", {"destination": stream, "format": "JSON"}, registry=registry)
     dlq = DeadLetterQueue[Reading]("events_dlq", registry=registry)
-    assert stream.destination is table and api.destination is stream and api.format == "JSON"
+    assert stream.destination is table
+    assert api.destination is stream
+    assert api.format == "JSON"
     assert registry.get("dead_letter_queue", "events_dlq") is dlq
 
 

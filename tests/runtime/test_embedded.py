@@ -15,6 +15,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 import actors
 from cascade_rt import IngestPipeline, Key, Runtime, Stream, ValidationError
 from cascade_rt._registry import Registry
+from cascade_rt.observe import walk_tree
 from cascade_rt.runtime import UnknownDefinition
 from cascade_rt.table._writer import Write
 
@@ -32,13 +33,7 @@ def rows(n: int, *, start: int = 0, value: float = 1.0) -> list[dict[str, Any]]:
 
 
 def find(tree: dict[str, Any], path_suffix: str) -> dict[str, Any]:
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if node["path"].endswith(path_suffix):
-            return node
-        stack.extend(node.get("children", []))
-    raise KeyError(path_suffix)
+    return next(node for node in walk_tree(tree) if node["path"].endswith(path_suffix))
 
 
 async def test_ingest_returns_once_durable_and_an_independent_reader_sees_rows(
@@ -65,7 +60,8 @@ async def test_dedup_table_keeps_each_key_once_across_resends(registry: Registry
         await rt.ingest("Dedup", [{"id": "r0", "value": -1.0}, {"id": "r0", "value": -2.0}])
         data = rt.table("Dedup")
         ids = data["id"].to_pylist()
-        assert len(ids) == 20 and len(set(ids)) == 20
+        assert len(ids) == 20
+        assert len(set(ids)) == 20
         values = dict(zip(ids, data["value"].to_pylist(), strict=True))
         assert values["r0"] == -2.0  # last write wins, within a batch and against the table
         assert values["r5"] == 205.0
@@ -97,7 +93,8 @@ async def test_unknown_name_lists_the_known_ones(registry: Registry, home: Path)
 async def test_transform_failures_send_exactly_those_records_to_the_dlq(registry: Registry, home: Path) -> None:
     source = IngestPipeline[Reading]("Raw", {"table": False, "stream": True, "ingest_api": True}, registry=registry)
     clean = IngestPipeline[Reading]("Clean", {"table": True, "stream": True, "ingest_api": False}, registry=registry)
-    assert source.stream is not None and clean.stream is not None
+    assert source.stream is not None
+    assert clean.stream is not None
 
     def scale(record: Reading) -> Reading:
         if record.value < 0:
@@ -197,7 +194,7 @@ async def test_schema_evolution_adds_optional_fields_and_refuses_incompatible_ch
         assert data["unit"].to_pylist() == [None, "kg"]
     third = Registry()
     IngestPipeline[ReadingBroken]("Evolving", {}, registry=third)
-    with pytest.raises(Exception, match="value"):  # noqa: PT011 - the table layer's error names the field
+    with pytest.raises(Exception, match="value"):
         async with Runtime(home, registry=third):
             pass
 

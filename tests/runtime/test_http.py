@@ -89,11 +89,13 @@ async def test_observability_endpoints_describe_the_running_tree(registry: Regis
             async with http.get("/admin/actors") as resp:
                 tree = await resp.json()
             top = [child["name"] for child in tree["children"]]
-            assert top[0] == "pipelines" and "http" in top
+            assert top[0] == "pipelines"
+            assert "http" in top
             async with http.get("/metrics") as resp:
                 text = await resp.text()
             assert 'pipeline="Observed"' in text
-            assert "restarts" in text and "mailbox" in text
+            assert "restarts" in text
+            assert "mailbox" in text
             async with http.get("/openapi.json") as resp:
                 spec = await resp.json()
             assert "/ingest/Observed" in spec["paths"]

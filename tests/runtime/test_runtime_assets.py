@@ -14,6 +14,7 @@ from pandera.pandas import Field
 from cascade_rt import Runtime
 from cascade_rt._registry import Registry, default_registry
 from cascade_rt.ingestion import cascade_ingestion
+from cascade_rt.observe import walk_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -24,13 +25,7 @@ class RawItem(pa.DataFrameModel):
 
 
 def find(tree: dict[str, Any], path_suffix: str) -> dict[str, Any]:
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if node["path"].endswith(path_suffix):
-            return node
-        stack.extend(node.get("children", []))
-    raise KeyError(path_suffix)
+    return next(node for node in walk_tree(tree) if node["path"].endswith(path_suffix))
 
 
 @pytest.fixture
@@ -77,7 +72,7 @@ async def test_the_scheduler_runs_an_asset_when_its_cron_ticks(home: Path, regis
         assert rt.assets.history.runs("rt_hourly") == []
         clock["now"] = datetime(2026, 11, 23, 13, 0, 5, tzinfo=UTC)
         with anyio.fail_after(30):
-            while not rt.assets.history.runs("rt_hourly"):
+            while not rt.assets.history.runs("rt_hourly"):  # noqa: ASYNC110 - the scheduler actor owns the run
                 await anyio.sleep(0.05)
         (run,) = rt.assets.history.runs("rt_hourly")
         assert run.status == "success"

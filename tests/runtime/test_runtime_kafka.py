@@ -36,9 +36,9 @@ class Order(msgspec.Struct):
     amount: int
 
 
-async def wait_rows(rt: Runtime, table: str, count: int, *, timeout: float = 45.0) -> None:
-    with anyio.fail_after(timeout):
-        while rt.table(table).num_rows < count:
+async def wait_rows(rt: Runtime, table: str, count: int, *, within: float = 45.0) -> None:
+    with anyio.fail_after(within):
+        while rt.table(table).num_rows < count:  # noqa: ASYNC110 - the table is written by the consumer group
             await anyio.sleep(0.2)
 
 
@@ -113,5 +113,5 @@ async def test_broker_down_gives_503_not_lost_200s_and_ingest_recovers(
         # it held in memory before; with a persistent broker that is kept too).
         last = max(acknowledged, key=lambda k: int(k[1:]))
         with anyio.fail_after(60):
-            while last not in set(rt.table("Payments")["id"].to_pylist()):
+            while last not in set(rt.table("Payments")["id"].to_pylist()):  # noqa: ASYNC110 - written by the consumer group
                 await anyio.sleep(0.3)
