@@ -1,11 +1,13 @@
 """``Runtime``: turns the registered declarations into a running tree of supervised actors.
 
-    root ─┬─ pipelines ─┬─ <pipeline> ─┬─ <dlq>      (dead-letter queue)
-          │             │              ├─ table      (the Iceberg writer, group commit)
-          │             │              └─ <stream>   (partition workers, Kafka consumer)
-          │             └─ <standalone table / stream / dlq>
-          ├─ assets ──── scheduler     (when scheduling is on)
-          └─ http                      (when serving)
+    root ─┬─ dead_letter_queues, tables               (parts declared on their own)
+          ├─ pipelines ─── <pipeline> ─┬─ <dlq>      (dead-letter queue)
+          │                            ├─ table      (the Iceberg writer, group commit)
+          │                            └─ <stream>   (partition workers, Kafka consumer)
+          ├─ streams                                 (declared on their own)
+          ├─ assets ─┬─ table:<namespace.table>      (one writer per asset table)
+          │          └─ scheduler                    (when scheduling is on)
+          └─ http                                    (when serving)
 
 Sinks start first and stop last: leaving the runtime stops HTTP (new requests get 503), then the
 scheduler, then each pipeline's stream (draining into its table), then its table (a final commit),
@@ -161,17 +163,27 @@ class Runtime:
     # -- pipelines ------------------------------------------------------------------------------
 
     async def _start_pipelines(self) -> None:
+        # Start order = reverse stop order: sinks (dead-letter queues, tables) before what writes
+        # into them. Parts declared on their own live under one supervisor per kind, since names
+        # are unique per kind only.
         system = self._require_system()
-        root = await system.spawn(actors.Supervisor, name="pipelines")
-        placed: set[int] = set()
-        for pipeline in self.registry.all("pipeline"):
-            sup = await system.spawn(actors.Supervisor, name=pipeline.pipeline_name, parent=root)
-            parts = [pipeline.dead_letter_queue, pipeline.table, pipeline.stream]
-            await self._start_parts([p for p in parts if p is not None], sup)
-            placed.update(id(p) for p in parts if p is not None)
-        rest = [d for kind in ("dead_letter_queue", "table", "stream") for d in self.registry.all(kind)
-                if id(d) not in placed]
-        await self._start_parts(rest, root)
+        pipelines = self.registry.all("pipeline")
+        owned = {id(p) for pipeline in pipelines for p in pipeline.parts().values() if p is not None}
+
+        async def start_loose(kind: str, group: str) -> None:
+            loose = [d for d in self.registry.all(kind) if id(d) not in owned]
+            if loose:
+                await self._start_parts(loose, await system.spawn(actors.Supervisor, name=group))
+
+        await start_loose("dead_letter_queue", "dead_letter_queues")
+        await start_loose("table", "tables")
+        if pipelines:
+            root = await system.spawn(actors.Supervisor, name="pipelines")
+            for pipeline in pipelines:
+                sup = await system.spawn(actors.Supervisor, name=pipeline.pipeline_name, parent=root)
+                parts = [pipeline.dead_letter_queue, pipeline.table, pipeline.stream]
+                await self._start_parts([p for p in parts if p is not None], sup)
+        await start_loose("stream", "streams")
         self._wire_transforms()
         for api in self.registry.all("ingest_api"):
             self._add_endpoint(api)
@@ -201,7 +213,7 @@ class Runtime:
         identifier = ".".join(table.identifier)
         writer = await self._require_system().spawn(
             TableWriter,
-            name="table" if parent.name != "pipelines" else table.table_name,
+            name="table" if parent.name != "tables" else table.table_name,
             parent=parent,
             catalog=self.catalog,
             identifier=identifier,

@@ -210,4 +210,27 @@ async def test_supervision_tree_shows_pipelines_with_their_parts(registry: Regis
         assert names == ["TreeDeadLetterQueue", "table", "Tree"]
         stream = find(tree, "pipelines/Tree/Tree")
         assert sum(1 for c in stream["children"] if c["name"].startswith("partition-")) == 3
-        find(tree, "pipelines/loose")
+        find(tree, "streams/loose")
+
+
+async def test_olap_table_to_arrow_reads_through_the_runtime_and_from_a_home(registry: Registry, home: Path) -> None:
+    pipeline = IngestPipeline[Reading]("Readable", {"stream": False}, registry=registry)
+    assert pipeline.table is not None
+    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+        await rt.ingest("Readable", rows(4))
+        assert pipeline.table.to_arrow().num_rows == 4
+    assert sorted(pipeline.table.to_arrow(home=home)["id"].to_pylist()) == ["r0", "r1", "r2", "r3"]
+
+
+async def test_standalone_parts_are_wired_by_their_destinations(registry: Registry, home: Path) -> None:
+    from cascade_rt import IngestApi, OlapTable
+
+    table = OlapTable[Reading]("solo", {"deduplicate": True}, registry=registry)
+    stream = Stream[Reading]("solo", {"destination": table, "parallelism": 2}, registry=registry)
+    IngestApi[Reading]("solo", {"destination": stream}, registry=registry)
+    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+        await rt.ingest("solo", rows(6))
+        await rt.ingest("solo", rows(6))
+        assert rt.table("solo").num_rows == 6
+        assert find(rt.tree(), "tables/solo")["restarts"] == 0
+        assert find(rt.tree(), "streams/solo/partition-1")["processed"] >= 1

@@ -1,0 +1,39 @@
+"""``Key[T]``: marks the record key in msgspec, pydantic and Pandera declarations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+__all__ = ("KEY", "Key", "KeyMarker")
+
+
+class KeyMarker:
+    """The ``Annotated`` metadata that marks a key field (one shared instance, :data:`KEY`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Key"
+
+    def __reduce__(self) -> str:
+        return "KEY"
+
+
+KEY = KeyMarker()
+
+
+class Key:
+    """Marks a key field: ``id: Key[str]`` is ``id: Annotated[str, KEY]``.
+
+    Key fields are the table's identifier fields (its dedup key) and the stream's message key.
+    The underlying type must be ``str``, ``int``, ``date`` or ``datetime`` and not optional. It is
+    plain ``typing.Annotated`` metadata, so msgspec, pydantic and Pandera all accept it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        raise TypeError("Key is used as an annotation, e.g. `id: Key[str]`; it has no instances")
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return Annotated[item, KEY]
