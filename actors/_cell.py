@@ -38,6 +38,7 @@ from ._delivery import (
     Ask,
     Delivery,
     FutureAsk,
+    answer,
     current_cell,
 )
 from ._errors import ActorStopped
@@ -365,12 +366,7 @@ class Cell(Delivery, Supervising):
                         q.freed()  # hysteresis: blocked senders resume with room for a batch
                     kind = type(message)
                     if kind is fast_ask or kind is ask_type:
-                        try:
-                            result = await receive(message.message)
-                        except Exception as exc:
-                            message.fail(exc)
-                            raise
-                        message.resolve(result)
+                        await answer(receive, message)
                     else:
                         await receive(message)
                     n += 1
@@ -404,12 +400,7 @@ class Cell(Delivery, Supervising):
             start = perf()
             try:
                 if type(message) is Ask or type(message) is FutureAsk:
-                    try:
-                        result = await receive(message.message)
-                    except Exception as exc:
-                        message.fail(exc)
-                        raise
-                    message.resolve(result)
+                    await answer(receive, message)
                 else:
                     await receive(message)
             except Exception as exc:

@@ -1,7 +1,7 @@
 """Getting messages into a cell: tell/ask slow paths, overflow, dead letters, timers, watches.
 
 Mixed into ``Cell``; also holds the states and signals the cell modules share. The fast paths
-(room in the mailbox) are inlined in ``ActorRef``; everything here runs when the mailbox is
+(room in the mailbox) are ``MailboxQueue.offer`` called from ``ActorRef``; everything here runs when the mailbox is
 full or closed, for asks from inside actors (cycle checks), and on trio.
 """
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._ref import ActorRef
     from ._system import ActorSystem
 
-__all__ = ("Ask", "Delivery", "FutureAsk", "current_cell")
+__all__ = ("Ask", "Delivery", "FutureAsk", "answer", "current_cell")
 
 current_cell: ContextVar[Cell | None] = ContextVar("actors_current_cell", default=None)
 
@@ -87,6 +87,21 @@ class FutureAsk:
     def fail(self, error: BaseException) -> None:
         if not self.fut.done():
             self.fut.set_exception(error)
+
+
+async def answer(receive: Any, envelope: Ask | FutureAsk) -> None:
+    """Run ``receive`` on an ask's message and settle the asker with the result.
+
+    Raises:
+        Exception: whatever ``receive`` raised, after failing the asker with it (the caller
+            treats it as a crash).
+    """
+    try:
+        result = await receive(envelope.message)
+    except Exception as exc:
+        envelope.fail(exc)
+        raise
+    envelope.resolve(result)
 
 
 class Delivery:

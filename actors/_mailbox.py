@@ -104,17 +104,33 @@ class MailboxQueue:
             if not w.done():
                 w.set_result(None)
 
+    def offer(self, item: Any) -> bool:
+        """Queue ``item`` if the mailbox is open and has room, and wake the consumer.
+
+        Returns ``False`` (nothing queued) when it is full or closed; the caller then applies
+        the overflow policy. The send fast path of ``tell``, ``tell_nowait`` and ``PoolRef.tell``:
+        ``notify()`` is inlined here because this runs once per message.
+        """
+        items = self.items
+        if self.accepting and len(items) < self.capacity:
+            items.append(item)
+            if len(items) > self.high_water:
+                self.high_water = len(items)
+            w = self.wakeup
+            if w is not None:
+                self.wakeup = None
+                if not w.done():
+                    w.set_result(None)
+            return True
+        return False
+
     def append(self, item: Any) -> None:
         """Queue ``item`` (the caller checked for room) and wake the consumer."""
         items = self.items
         items.append(item)
         if len(items) > self.high_water:
             self.high_water = len(items)
-        w = self.wakeup
-        if w is not None:
-            self.wakeup = None
-            if not w.done():
-                w.set_result(None)
+        self.notify()
 
     def push_control(self, kind: Any, payload: Any = None) -> None:
         """Queue a control signal outside the bound and wake the consumer."""

@@ -159,17 +159,7 @@ class PoolRef(ActorRef):
             ref = self._workers[hash(key) % n]  # route() inlined: this is the hot path
         else:
             ref = self.route(key)
-        q = ref._q
-        items = q.items
-        if q.accepting and len(items) < q.capacity:
-            items.append(message)
-            if len(items) > q.high_water:
-                q.high_water = len(items)
-            w = q.wakeup
-            if w is not None:
-                q.wakeup = None
-                if not w.done():
-                    w.set_result(None)
+        if ref._q.offer(message):
             return
         await ref._cell.put_slow(message)
 

@@ -53,17 +53,7 @@ class ActorRef:
         (backpressure). ``FAIL`` raises ``MailboxFull``; ``DROP_*`` send the dropped message to
         dead letters. A stopped actor's messages go to dead letters (reason ``"stopped"``).
         """
-        q = self._q
-        items = q.items
-        if q.accepting and len(items) < q.capacity:
-            items.append(message)
-            if len(items) > q.high_water:
-                q.high_water = len(items)
-            w = q.wakeup
-            if w is not None:
-                q.wakeup = None
-                if not w.done():
-                    w.set_result(None)
+        if self._q.offer(message):
             return
         await self._cell.put_slow(message)
 
@@ -73,17 +63,7 @@ class ActorRef:
         A full mailbox applies its overflow policy, except that ``BLOCK`` cannot wait here and
         raises ``MailboxFull`` like ``FAIL``. A stopped actor's messages go to dead letters.
         """
-        q = self._q
-        items = q.items
-        if q.accepting and len(items) < q.capacity:
-            items.append(message)
-            if len(items) > q.high_water:
-                q.high_water = len(items)
-            w = q.wakeup
-            if w is not None:
-                q.wakeup = None
-                if not w.done():
-                    w.set_result(None)
+        if self._q.offer(message):
             return
         self._cell.put_nowait_slow(message)
 
@@ -107,15 +87,7 @@ class ActorRef:
         # asyncio fast path: the reply goes straight into one bare future; one shared deadline
         # timer for all asks (no call_later, no cancel scope per ask).
         fut = loop.create_future()
-        items = q.items
-        items.append(FutureAsk(message, fut))
-        if len(items) > q.high_water:
-            q.high_water = len(items)
-        w = q.wakeup
-        if w is not None:
-            q.wakeup = None
-            if not w.done():
-                w.set_result(None)
+        q.append(FutureAsk(message, fut))
         if timeout is not None and timeout != math.inf:
             self._cell.system._deadlines.add(timeout, fut)  # type: ignore[union-attr]  # set on asyncio
         try:

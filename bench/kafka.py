@@ -25,12 +25,14 @@ import sys
 import time
 import uuid
 import zlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec
 import orjson
+from aiokafka import AIOKafkaProducer
 
 import actors
 from cascade_rt.schema import Key, RecordSchema
@@ -38,6 +40,7 @@ from cascade_rt.stream import KafkaBackend, create_producer, ensure_topic, spawn
 from cascade_rt.testing import KafkaBroker
 
 BATCH = 1000
+Records = list[dict[str, object]]
 
 
 class Order(msgspec.Struct):
@@ -48,7 +51,7 @@ class Order(msgspec.Struct):
     quantity: int
 
 
-def make_records(batches: int) -> list[list[dict[str, object]]]:
+def make_records(batches: int) -> list[Records]:
     return [
         [
             {
@@ -64,36 +67,39 @@ def make_records(batches: int) -> list[list[dict[str, object]]]:
     ]
 
 
-async def bare_round(bootstrap: str, topic: str, records: list[list[dict[str, object]]]) -> float:
-    producer = create_producer(bootstrap)
-    await producer.start()
-    try:
-        start = time.perf_counter()
-        for batch in records:
-            futures = [await producer.send(topic, orjson.dumps(r), key=str(r["id"]).encode()) for r in batch]
-            await asyncio.gather(*futures)
-        return time.perf_counter() - start
-    finally:
-        await producer.stop()
+async def send_each(producer: AIOKafkaProducer, topic: str, batch: Records) -> None:
+    """The plain aiokafka way: ``send`` per record, then wait for every ack."""
+    futures = [await producer.send(topic, orjson.dumps(r), key=str(r["id"]).encode()) for r in batch]
+    await asyncio.gather(*futures)
 
 
-async def batch_api_round(bootstrap: str, topic: str, records: list[list[dict[str, object]]]) -> float:
+async def send_per_partition(producer: AIOKafkaProducer, topic: str, batch: Records) -> None:
     """The strongest hand-written aiokafka: one producer batch per partition (create_batch/send_batch)."""
+    builders: dict[int, object] = {}
+    for r in batch:
+        key = str(r["id"]).encode()
+        partition = zlib.crc32(key) % 4
+        builder = builders.get(partition)
+        if builder is None:
+            builder = builders[partition] = producer.create_batch()
+        builder.append(key=key, value=orjson.dumps(r), timestamp=None)  # type: ignore[attr-defined]
+    futures = [await producer.send_batch(b, topic, partition=p) for p, b in builders.items()]
+    await asyncio.gather(*futures)
+
+
+async def producer_round(
+    bootstrap: str,
+    topic: str,
+    records: list[Records],
+    send: Callable[[AIOKafkaProducer, str, Records], Awaitable[None]],
+) -> float:
+    """Seconds to ``send`` every batch of ``records`` with a fresh producer (connecting untimed)."""
     producer = create_producer(bootstrap)
     await producer.start()
     try:
         start = time.perf_counter()
         for batch in records:
-            builders: dict[int, object] = {}
-            for r in batch:
-                key = str(r["id"]).encode()
-                partition = zlib.crc32(key) % 4
-                builder = builders.get(partition)
-                if builder is None:
-                    builder = builders[partition] = producer.create_batch()
-                builder.append(key=key, value=orjson.dumps(r), timestamp=None)  # type: ignore[attr-defined]
-            futures = [await producer.send_batch(b, topic, partition=p) for p, b in builders.items()]
-            await asyncio.gather(*futures)
+            await send(producer, topic, batch)
         return time.perf_counter() - start
     finally:
         await producer.stop()
@@ -127,9 +133,9 @@ async def run(bootstrap: str, batches: int, rounds: int) -> dict[str, object]:
         for r in range(rounds):
             topic = f"bench-bare-{uuid.uuid4().hex[:8]}"
             await ensure_topic(bootstrap, topic, partitions=4)
-            await bare_round(bootstrap, topic, records[:1])  # warm-up: connect + metadata
-            bare_times.append(await bare_round(bootstrap, topic, records))
-            batch_times.append(await batch_api_round(bootstrap, topic, records))
+            await producer_round(bootstrap, topic, records[:1], send_each)  # warm-up: connect + metadata
+            bare_times.append(await producer_round(bootstrap, topic, records, send_each))
+            batch_times.append(await producer_round(bootstrap, topic, records, send_per_partition))
             stream_times.append(
                 await stream_round(
                     system, bootstrap, f"bench-stream-{r}-{uuid.uuid4().hex[:8]}", schema, arrow

@@ -286,26 +286,28 @@ def branch_list_command(home: HomeOption = None, as_json: JsonOption = False) ->
     _console().print(table)
 
 
-def _branch_tables(history: Any, name: str, action: str) -> list[str]:
+def _branch_tables(home: Path | None, name: str, action: str) -> tuple[Any, Any, list[str]]:
+    """Open the run history and the catalog of ``home``; return them with the tables on ``name``."""
+    from ..ingestion import RunHistory
+    from ..table import open_catalog, resolve_home
+
+    root = resolve_home(home)
+    history = RunHistory.at_home(root)
     if name == "main":
         raise _fail(f"cannot {action} main; name the branch the runs wrote (e.g. dev)")
     tables: list[str] = history.branch_tables(name)
     if not tables:
         raise _fail(f"no table was written on branch {name!r} (or it was already published or dropped)")
-    return tables
+    return history, open_catalog(root), tables
 
 
 def branch_publish_command(
     name: Annotated[str, typer.Argument(help="The branch to publish.")], home: HomeOption = None
 ) -> None:
     """Fast-forward main to ``name`` on every table written on it (write-audit-publish)."""
-    from ..ingestion import RunHistory
-    from ..table import open_catalog, publish_branch, resolve_home
+    from ..table import publish_branch
 
-    root = resolve_home(home)
-    history = RunHistory.at_home(root)
-    tables = _branch_tables(history, name, "publish")
-    catalog = open_catalog(root)
+    history, catalog, tables = _branch_tables(home, name, "publish")
     for identifier in tables:
         try:
             head = publish_branch(catalog.load_table(identifier), name)
@@ -319,13 +321,9 @@ def branch_drop_command(
     name: Annotated[str, typer.Argument(help="The branch to drop.")], home: HomeOption = None
 ) -> None:
     """Drop ``name`` from every table written on it (main is untouched)."""
-    from ..ingestion import RunHistory
-    from ..table import drop_branch, open_catalog, resolve_home
+    from ..table import drop_branch
 
-    root = resolve_home(home)
-    history = RunHistory.at_home(root)
-    tables = _branch_tables(history, name, "drop")
-    catalog = open_catalog(root)
+    history, catalog, tables = _branch_tables(home, name, "drop")
     for identifier in tables:
         drop_branch(catalog.load_table(identifier), name)
         history.mark_branch(name, identifier, "dropped")

@@ -22,7 +22,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 import actors
 
-from ._kafka import create_consumer, ensure_topic
+from ._kafka import create_consumer, start_client
 from ._types import rejected_indices
 
 if TYPE_CHECKING:
@@ -92,14 +92,7 @@ class KafkaConsumerActor(actors.Actor):
         """Create the topic if missing and join the stream's consumer group."""
         stream = self.stream
         backend = stream._kafka()
-        await ensure_topic(
-            backend.bootstrap,
-            stream.topic,
-            partitions=stream.parallelism,
-            retention_period=stream.retention_period,
-            replication_factor=backend.replication_factor,
-            request_timeout=backend.publish_timeout,
-        )
+        await stream._ensure_topic()
         consumer = create_consumer(
             backend.bootstrap,
             stream.topic,
@@ -107,12 +100,7 @@ class KafkaConsumerActor(actors.Actor):
             request_timeout_ms=backend.request_timeout_ms,
             **backend.consumer_options(),
         )
-        try:
-            await consumer.start()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await consumer.stop()
-            raise
+        await start_client(consumer)
         self.consumer = consumer
         return consumer
 

@@ -78,14 +78,13 @@ async def spawn_dead_letter_queue(
     *,
     name: str,
     parent: actors.ActorRef | None = None,
-    retention_period: float | None = None,
-    sink: Sink | None = None,
-    backend: KafkaBackend | None = None,
-    consume: bool = True,
+    **options: Any,
 ) -> DeadLetterQueue:
-    """Create a :class:`DeadLetterQueue` and spawn its actors under ``parent`` (the root when None)."""
-    dlq = DeadLetterQueue(
-        name, retention_period=retention_period, sink=sink, backend=backend, consume=consume
-    )
+    """Create a :class:`DeadLetterQueue` and spawn its actors under ``parent`` (the root when None).
+
+    ``options`` are the keyword arguments of :class:`DeadLetterQueue` (``retention_period``,
+    ``sink``, ``backend``, ``consume``, ...).
+    """
+    dlq = DeadLetterQueue(name, **options)
     await dlq.start(system, parent=parent)
     return dlq

@@ -8,9 +8,11 @@ offset (tansu reports wrong end offsets, so only committed offsets are trusted).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+import anyio
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -22,6 +24,7 @@ __all__ = (
     "create_producer",
     "ensure_topic",
     "send_records",
+    "start_client",
     "topic_partition_count",
 )
 
@@ -75,6 +78,20 @@ class KafkaBackend:
         return options
 
 
+@contextlib.asynccontextmanager
+async def _admin(bootstrap: str, request_timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit; starting it and the block share ``request_timeout``."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
+    )
+    try:
+        async with asyncio.timeout(request_timeout):
+            await admin.start()
+            yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topic(
     bootstrap: str,
     name: str,
@@ -94,19 +111,12 @@ async def ensure_topic(
         TimeoutError: the broker did not answer within ``request_timeout`` seconds.
     """
     configs = {} if retention_period is None else {"retention.ms": str(int(retention_period * 1000))}
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
-    )
-    try:
-        async with asyncio.timeout(request_timeout):
-            await admin.start()
-            if name in await admin.list_topics():
-                return False
-            response = await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor, topic_configs=configs)]
-            )
-    finally:
-        await admin.close()
+    async with _admin(bootstrap, request_timeout) as admin:
+        if name in await admin.list_topics():
+            return False
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor, topic_configs=configs)]
+        )
     for topic, code, *rest in response.topic_errors:
         # 36 = TOPIC_ALREADY_EXISTS: another process created it first.
         if topic == name and code not in (0, 36):
@@ -117,22 +127,28 @@ async def ensure_topic(
 
 async def topic_partition_count(bootstrap: str, name: str, *, request_timeout: float = 10.0) -> int:
     """Number of partitions of topic ``name`` (0 when it does not exist)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
-    )
-    try:
-        async with asyncio.timeout(request_timeout):
-            await admin.start()
-            # Describing an unknown topic may auto-create it (tansu does): list first.
-            if name not in await admin.list_topics():
-                return 0
-            topics = await admin.describe_topics([name])
-    finally:
-        await admin.close()
+    async with _admin(bootstrap, request_timeout) as admin:
+        # Describing an unknown topic may auto-create it (tansu does): list first.
+        if name not in await admin.list_topics():
+            return 0
+        topics = await admin.describe_topics([name])
     for topic in topics:
         if topic["topic"] == name and topic["error_code"] == 0:
             return len(topic["partitions"])
     return 0
+
+
+async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Start a producer or consumer; if that fails or is cancelled, stop it and re-raise.
+
+    The stop is shielded, so a half-started client never leaks its connections and tasks.
+    """
+    try:
+        await client.start()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await client.stop()
+        raise
 
 
 def create_producer(

@@ -28,7 +28,7 @@ import pyarrow as pa
 import actors
 
 from ._errors import StreamUnavailable
-from ._kafka import KafkaBackend, create_producer, ensure_topic, send_records
+from ._kafka import KafkaBackend, create_producer, ensure_topic, send_records, start_client
 from ._log import RetentionLog
 from ._partition import partition_batch, partition_indices
 from ._types import Sink, StreamStatistics, rejected_indices, resolve_schema
@@ -271,6 +271,18 @@ class Stream:
             raise RuntimeError(f"stream {self.name!r} is a memory stream; it has no Kafka backend")
         return self.backend
 
+    async def _ensure_topic(self) -> None:
+        """Create the stream's topic (``parallelism`` partitions, its retention) unless it exists."""
+        backend = self._kafka()
+        await ensure_topic(
+            backend.bootstrap,
+            self.topic,
+            partitions=self.parallelism,
+            retention_period=self.retention_period,
+            replication_factor=backend.replication_factor,
+            request_timeout=backend.publish_timeout,
+        )
+
     async def _producer_ready(self) -> AIOKafkaProducer:
         backend = self._kafka()
         if self._kafka_lock is None:
@@ -284,22 +296,10 @@ class Stream:
                 producer = create_producer(
                     backend.bootstrap, request_timeout_ms=max(500, int(backend.publish_timeout * 800))
                 )
-                try:
-                    await producer.start()
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await producer.stop()
-                    raise
+                await start_client(producer)
                 self._producer = producer
             if not self._topic_partitions:
-                await ensure_topic(
-                    backend.bootstrap,
-                    self.topic,
-                    partitions=self.parallelism,
-                    retention_period=self.retention_period,
-                    replication_factor=backend.replication_factor,
-                    request_timeout=backend.publish_timeout,
-                )
+                await self._ensure_topic()
                 await self._producer.client.force_metadata_update()
                 partitions = await self._producer.partitions_for(self.topic)
                 self._topic_partitions = len(partitions or ()) or self.parallelism
@@ -442,26 +442,12 @@ async def spawn_stream(
     name: str,
     schema: Any,
     parent: actors.ActorRef | None = None,
-    parallelism: int = 1,
-    retention_period: float | None = None,
-    sink: Sink | None = None,
-    dlq: DeadLetterQueue | None = None,
-    backend: KafkaBackend | None = None,
-    consume: bool = True,
+    **options: Any,
 ) -> Stream:
     """Create a :class:`Stream` and spawn its actors under ``parent`` (the root when None).
 
     The stream stops with its supervisor (leaving the ``ActorSystem`` block drains it), or with
-    ``await stream.stop()``. See :class:`Stream` for the arguments.
+    ``await stream.stop()``. ``options`` are the keyword arguments of :class:`Stream`
+    (``parallelism``, ``retention_period``, ``sink``, ``dlq``, ``backend``, ``consume``, ...).
     """
-    stream = Stream(
-        name,
-        schema,
-        parallelism=parallelism,
-        retention_period=retention_period,
-        sink=sink,
-        dlq=dlq,
-        backend=backend,
-        consume=consume,
-    )
-    return await stream.start(system, parent=parent)
+    return await Stream(name, schema, **options).start(system, parent=parent)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 
-from actors import Actor
+from actors import Actor, ActorRef, Terminated
 
 
 class Recorder(Actor):
@@ -40,3 +42,19 @@ class Gated(Actor):
         await self.gate.wait()
         self.log.append(message)
         return message
+
+
+class Watcher(Actor):
+    """Watches every ``ActorRef`` it is sent; appends each ``Terminated`` to ``notices``, then calls ``notify``."""
+
+    def __init__(self, notices: list[Terminated], notify: Callable[[], object]) -> None:
+        self.notices = notices
+        self.notify = notify
+
+    async def receive(self, message: object) -> object:
+        if isinstance(message, Terminated):
+            self.notices.append(message)
+            self.notify()
+        elif isinstance(message, ActorRef):
+            self.watch(message)
+        return None

@@ -6,7 +6,7 @@ import json
 
 import anyio
 import pytest
-from actor_helpers import Recorder
+from actor_helpers import Recorder, Watcher
 
 from actors import (
     Actor,
@@ -114,16 +114,8 @@ async def test_restart_types(system: ActorSystem, restart: Restart, after_crash:
     terminated: list[Terminated] = []
     seen = anyio.Event()
 
-    class Watcher(Actor):
-        async def receive(self, message: object) -> object:
-            if isinstance(message, Terminated):
-                terminated.append(message)
-                seen.set()
-            else:
-                self.watch(message)  # type: ignore[arg-type]
-            return None
-
-    watcher = await system.spawn(Watcher, name="watcher")
+    # notify reads ``seen`` when called: the test swaps in a fresh event after each notice
+    watcher = await system.spawn(Watcher, name="watcher", notices=terminated, notify=lambda: seen.set())
     for trigger, expected in (("boom", after_crash), ("exit", after_exit)):
         name = f"child-{trigger}"
         ref = await system.spawn(Logged, name=name, restart=restart, tag=name, events=events)
@@ -169,21 +161,12 @@ async def test_root_gives_up_a_top_level_child_and_keeps_the_rest() -> None:
     failed = anyio.Event()
     notices: list[Terminated] = []
 
-    class Watcher(Actor):
-        async def receive(self, message: object) -> object:
-            if isinstance(message, Terminated):
-                notices.append(message)
-                failed.set()
-            else:
-                self.watch(message)  # type: ignore[arg-type]
-            return None
-
     async with ActorSystem("app", max_restarts=1, within=60, backoff=FAST) as system:
         letters: list[DeadLetter] = []
         system.dead_letters.subscribe(letters.append)
         bystander = await system.spawn(Recorder, name="bystander")
         flaky = await system.spawn(Recorder, name="flaky")
-        watcher = await system.spawn(Watcher, name="watcher")
+        watcher = await system.spawn(Watcher, name="watcher", notices=notices, notify=failed.set)
         await watcher.ask(flaky)
         with anyio.fail_after(5):
             for attempt in range(2):

@@ -14,14 +14,10 @@ from cascade_rt.testing import KafkaBroker
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    ]
-)
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
-    return request.param  # type: ignore[no-any-return]
+@pytest.fixture
+def anyio_backend(asyncio_backend: tuple[str, dict[str, object]]) -> tuple[str, dict[str, object]]:
+    """aiokafka is asyncio-only."""
+    return asyncio_backend
 
 
 def _topic() -> str:

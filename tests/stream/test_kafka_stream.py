@@ -19,6 +19,8 @@ import actors
 from cascade_rt.schema import Key, RecordSchema
 from cascade_rt.stream import (
     KafkaBackend,
+    Sink,
+    Stream,
     StreamUnavailable,
     partition_for_key,
     spawn_dead_letter_queue,
@@ -30,14 +32,10 @@ from cascade_rt.testing import KafkaBroker
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    ]
-)
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
-    return request.param  # type: ignore[no-any-return]
+@pytest.fixture
+def anyio_backend(asyncio_backend: tuple[str, dict[str, object]]) -> tuple[str, dict[str, object]]:
+    """aiokafka is asyncio-only."""
+    return asyncio_backend
 
 
 class Reading(msgspec.Struct):
@@ -130,6 +128,18 @@ async def test_group_commits_after_the_sink_and_resumes_after_restart(
     enough = anyio.Event()
     failed_once: list[bool] = []
 
+    async def start_consumer(sink: Sink, supervisor: str) -> Stream:
+        """A consuming member of the group, under its own supervisor."""
+        return await spawn_stream(
+            system,
+            name=name,
+            schema=READINGS,
+            parallelism=2,
+            backend=backend,
+            sink=sink,
+            parent=await system.spawn(actors.Supervisor, name=supervisor),
+        )
+
     async def flaky_sink(batch: pa.RecordBatch) -> None:
         # The first delivery fails: nothing may be committed, so the records come back.
         if not failed_once:
@@ -144,15 +154,7 @@ async def test_group_commits_after_the_sink_and_resumes_after_restart(
     )
     with anyio.fail_after(30):
         await publisher.publish(readings(40))
-        consumer1 = await spawn_stream(
-            system,
-            name=name,
-            schema=READINGS,
-            parallelism=2,
-            backend=backend,
-            sink=flaky_sink,
-            parent=await system.spawn(actors.Supervisor, name="first"),
-        )
+        consumer1 = await start_consumer(flaky_sink, "first")
         await enough.wait()
         await consumer1.stop()
 
@@ -170,15 +172,7 @@ async def test_group_commits_after_the_sink_and_resumes_after_restart(
 
     with anyio.fail_after(30):
         await publisher.publish(readings(30, start=40))
-        await spawn_stream(
-            system,
-            name=name,
-            schema=READINGS,
-            parallelism=2,
-            backend=backend,
-            sink=sink2,
-            parent=await system.spawn(actors.Supervisor, name="second"),
-        )
+        await start_consumer(sink2, "second")
         await done.wait()
     again = seen[before_restart:]
     assert sorted(set(again)) == list(range(40, 70))  # nothing committed came back
