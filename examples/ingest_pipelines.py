@@ -2,7 +2,7 @@
 
 Serve it with ``cascade-rt serve examples/ingest_pipelines.py`` and post records:
 
-    curl -X POST localhost:4000/ingest/ExamplePipeline -d '[{"id": "1", "name": "a", "value": 1.5}]'
+    curl -H 'Content-Type: application/json' localhost:4000/ingest/ExamplePipeline -d '[{"id": "1", "name": "a", "value": 1.5}]'
 """
 
 from datetime import datetime
