@@ -8,7 +8,7 @@ example runs anywhere:
     cascade-rt peek raw.my_table
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dlt
 from pandera.pandas import DataFrameModel, Field
@@ -27,7 +27,7 @@ class RawMyData(DataFrameModel):
 
 def fetch_from_somewhere(partition_date: str) -> list[dict]:
     """Twenty-four hourly readings for the day (ids repeat across days, so re-runs update)."""
-    day = datetime.fromisoformat(partition_date).replace(tzinfo=timezone.utc)
+    day = datetime.fromisoformat(partition_date).replace(tzinfo=UTC)
     return [
         {
             "id": f"reading-{hour:02d}",
