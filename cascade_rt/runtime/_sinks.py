@@ -40,9 +40,14 @@ class TableSink:
 
     async def __call__(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Writes ``batch`` and returns once the group commit holding it succeeded."""
+        await (await self.enqueue(batch)).wait()
+
+    async def enqueue(self, batch: pa.RecordBatch | pa.Table) -> actors.Promise[Any]:
+        """Hands ``batch`` to the writer (waiting only while its mailbox is full); returns the
+        promise that the group commit holding it completes."""
         promise: actors.Promise[Any] = actors.Promise()
         await self.writer.tell(Write(batch, promise))
-        await promise.wait()
+        return promise
 
     async def flush(self) -> None:
         """Commits everything buffered now."""

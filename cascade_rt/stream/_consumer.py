@@ -2,10 +2,13 @@
 
 Each ``"poll"`` message runs one round: fetch up to ``max_poll_records`` messages, decode each
 partition's values into a batch (values joined with ``b"\\n"`` and decoded as NDJSON), hand the
-batches to the stream's partition workers, wait for them, commit the offsets, and tell itself the
-next ``"poll"``. Offsets are committed only after the sink (and transforms, consumers) returned,
-so delivery is at-least-once: if delivery fails, the actor crashes, its supervisor restarts it,
-and the new consumer resumes from the last committed offsets (the batch is delivered again).
+batches to the stream's partition workers, and tell itself the next ``"poll"``. Rounds are
+pipelined: a round's offsets wait, in order, until what its batches wrote is durable (the sink's
+waiters: the table's group commit), and are committed then, while later rounds are already being
+fetched; at most ``MAX_ROUNDS_IN_FLIGHT`` rounds wait at once. Offsets are committed only after
+the sink (and transforms, consumers) made the records durable, so delivery is at-least-once: if
+delivery fails, the actor crashes, its supervisor restarts it, and the new consumer resumes from
+the last committed offsets (the batches are delivered again).
 Between rounds the actor is idle, so a stop request is served within one round. The first round
 connects (creates the topic if missing, joins the group); if the broker is down it crashes and is
 retried with the supervisor's backoff.
@@ -13,6 +16,7 @@ retried with the supervisor's backoff.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +27,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 import actors
 
 from ._kafka import create_consumer, start_client
-from ._types import rejected_indices
+from ._types import Waiter, rejected_indices, wait_all
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 __all__ = ("KafkaConsumerActor", "decode_values")
 
 _POLL = "poll"
+
+MAX_ROUNDS_IN_FLIGHT = 16
+"""Rounds whose records are delivered but not yet durable; past this the consumer waits."""
 
 
 def _decode_body(schema: Any, body: bytes) -> pa.RecordBatch:
@@ -81,6 +88,7 @@ class KafkaConsumerActor(actors.Actor):
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.consumer: AIOKafkaConsumer | None = None
+        self._in_flight: deque[tuple[dict[TopicPartition, OffsetAndMetadata], list[Waiter]]] = deque()
 
     async def started(self) -> None:
         # Connecting happens in the first round, not here: a broker that is down when the stream
@@ -108,7 +116,14 @@ class KafkaConsumerActor(actors.Actor):
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             with anyio.CancelScope(shield=True):
-                await consumer.stop()
+                try:
+                    # Stopping (not crashing): commit what became durable, in order.
+                    await self.commit_durable(consumer, block=True, until_empty=True)
+                except Exception:  # noqa: S110 - uncommitted rounds are re-read by the next consumer
+                    pass
+                finally:
+                    self._in_flight.clear()
+                    await consumer.stop()
 
     async def receive(self, message: Any) -> None:
         if message != _POLL:
@@ -117,15 +132,17 @@ class KafkaConsumerActor(actors.Actor):
         self.ref.tell_nowait(_POLL)
 
     async def poll_once(self) -> int:
-        """One round: fetch, deliver, commit. Returns the number of messages handled."""
+        """One round: fetch and deliver; commit the offsets of earlier rounds that became durable.
+
+        Returns the number of messages fetched.
+        """
         consumer = self.consumer or await self.connect()
         stream = self.stream
         backend = stream._kafka()
+        await self.commit_durable(consumer, block=len(self._in_flight) >= MAX_ROUNDS_IN_FLIGHT)
         fetched = await consumer.getmany(
             timeout_ms=int(backend.poll_timeout * 1000), max_records=backend.max_poll_records
         )
-        if not fetched:
-            return 0
         parts: list[tuple[int, pa.RecordBatch]] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         count = 0
@@ -139,7 +156,24 @@ class KafkaConsumerActor(actors.Actor):
                 await stream._fail([raw], error, f"{stream.name}.kafka", error_type=error_type)
             if batch is not None and batch.num_rows:
                 parts.append((tp.partition, batch))
-        if parts:
-            await stream.dispatch(parts)
-        await consumer.commit(offsets)
+        if offsets:
+            waiters = await stream.dispatch(parts) if parts else []
+            self._in_flight.append((offsets, waiters))
+        await self.commit_durable(consumer, block=False)
         return count
+
+    async def commit_durable(self, consumer: AIOKafkaConsumer, *, block: bool, until_empty: bool = False) -> None:
+        """Commit, oldest first, the offsets of rounds whose records are durable.
+
+        ``block`` waits for the oldest round (``until_empty``: for every round). A round whose
+        delivery failed raises here: the actor crashes and its successor re-reads from the last
+        committed offsets.
+        """
+        while self._in_flight:
+            offsets, waiters = self._in_flight[0]
+            if not (block or until_empty) and not all(w.done() for w in waiters):
+                return
+            await wait_all(waiters)
+            self._in_flight.popleft()
+            await consumer.commit(offsets)
+            block = False

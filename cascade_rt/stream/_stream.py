@@ -31,7 +31,7 @@ from ._errors import StreamUnavailable
 from ._kafka import KafkaBackend, create_producer, ensure_topic, send_records, start_client
 from ._log import RetentionLog
 from ._partition import partition_batch, partition_indices
-from ._types import Sink, StreamStatistics, rejected_indices, resolve_schema
+from ._types import Sink, StreamStatistics, Waiter, rejected_indices, resolve_schema, wait_all
 from ._workers import Deliver, Owner, PartitionWorker, fail_dropped
 
 if TYPE_CHECKING:
@@ -216,15 +216,24 @@ class Stream:
     async def publish(self, batch: pa.RecordBatch) -> None:
         """Publish a batch of this stream's schema.
 
-        Memory: returns once every record went through the sink, the transforms and the consumers
-        (per-key order holds: one key always lands in the same partition worker). Kafka: returns
-        once the broker acknowledged every record (``acks="all"``).
+        Memory: returns once every record went through the sink (durable), the transforms and the
+        consumers (per-key order holds: one key always lands in the same partition worker). Kafka:
+        returns once the broker acknowledged every record (``acks="all"``).
 
         Raises:
             RuntimeError: the stream is not running.
             TypeError: ``batch`` is not a ``pyarrow.RecordBatch``.
             StreamUnavailable: Kafka did not acknowledge in ``backend.publish_timeout`` seconds.
             Exception: memory only: what the sink (or a destination stream) raised.
+        """
+        await wait_all(await self.submit(batch))
+
+    async def submit(self, batch: pa.RecordBatch) -> list[Waiter]:
+        """The first half of :meth:`publish`: returns once ``batch`` is admitted, with its waiters.
+
+        Memory: every partition worker has handed its part to the sink (in order) and run the
+        transforms and consumers; awaiting the returned waiters (``wait_all``) waits for the sink's
+        durability. Kafka: the broker has acknowledged; nothing is left to wait for.
         """
         if not isinstance(batch, pa.RecordBatch):
             raise TypeError(
@@ -235,36 +244,41 @@ class Stream:
                 f"stream {self.name!r} is not running; start it with spawn_stream(system, ...)"
             )
         if batch.num_rows == 0:
-            return
+            return []
         if self.backend is not None:
             await self._publish_kafka(batch)
             self.log.append(batch)
-            return
+            return []
         self._spread += 1
         parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
         self.log.append(batch)
         self._published += batch.num_rows
-        await self.dispatch(parts)
+        return await self.dispatch(parts)
 
     async def publish_records(self, records: Iterable[Any]) -> None:
         """Decode ``records`` (dicts or schema instances) with the schema and :meth:`publish` them."""
         await self.publish(self.schema.decode_records(records))
 
-    async def dispatch(self, parts: Sequence[tuple[int, pa.RecordBatch]]) -> None:
-        """Hand each ``(partition, batch)`` to its worker and wait until all were delivered."""
-        promises: list[actors.Promise[None]] = []
+    async def dispatch(self, parts: Sequence[tuple[int, pa.RecordBatch]]) -> list[Waiter]:
+        """Hand each ``(partition, batch)`` to its worker; return once all were handed to the sink.
+
+        Returns the sink's waiters (see ``Sink``): the caller awaits durability with ``wait_all``.
+        """
+        promises: list[actors.Promise[list[Waiter]]] = []
         for partition, part in parts:
-            done: actors.Promise[None] = actors.Promise()
+            done: actors.Promise[list[Waiter]] = actors.Promise()
             await self._workers[partition % len(self._workers)].tell(Deliver(self.name, part, done))
             promises.append(done)
+        waiters: list[Waiter] = []
         errors = []
         for done in promises:
             try:
-                await done.wait()
+                waiters.extend(await done.wait())
             except Exception as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]
+        return waiters
 
     def _kafka(self) -> KafkaBackend:
         if self.backend is None:
@@ -335,21 +349,28 @@ class Stream:
 
     # -- delivery ---------------------------------------------------------------------------
 
-    async def deliver(self, batch: pa.RecordBatch) -> None:
+    async def deliver(self, batch: pa.RecordBatch) -> list[Waiter]:
         """Run one batch through the sink, then every transform and consumer, record by record.
 
-        Raises what the sink or a destination stream's ``publish`` raises; failures of the
-        functions themselves go to the dead-letter queue instead.
+        Returns the waiters of what is still becoming durable (the sink's, and the destination
+        streams' of the transforms). Raises what the sink or a destination stream raises; failures
+        of the functions themselves go to the dead-letter queue instead.
         """
+        waiters: list[Waiter] = []
         if self.sink is not None:
-            await self.sink(batch)
+            enqueue = getattr(self.sink, "enqueue", None)
+            if enqueue is not None:
+                waiters.append(await enqueue(batch))
+            else:
+                await self.sink(batch)
         if self.transforms or self.consumers:
             objects = self.schema.to_objects(batch)
             for destination, fn in self.transforms:
-                await self._run_transform(destination, fn, objects)
+                waiters.extend(await self._run_transform(destination, fn, objects))
             for fn in self.consumers:
                 await self._run_consumer(fn, objects)
         self._delivered += batch.num_rows
+        return waiters
 
     async def _call(self, fn: Callable[[Any], Any], record: Any) -> Any:
         result = fn(record)
@@ -357,7 +378,9 @@ class Stream:
             result = await result
         return result
 
-    async def _run_transform(self, destination: Stream, fn: Callable[[Any], Any], objects: list[Any]) -> None:
+    async def _run_transform(
+        self, destination: Stream, fn: Callable[[Any], Any], objects: list[Any]
+    ) -> list[Waiter]:
         source = f"{self.name}.transform:{_name_of(fn)}"
         outputs: list[Any] = []
         for record in objects:
@@ -373,7 +396,7 @@ class Stream:
             else:
                 outputs.append(result)
         if not outputs:
-            return
+            return []
         # The destination's schema may reject some outputs: those go to the dead-letter queue with
         # their own error entry, the rest flow (each round removes at least one bad record).
         while True:
@@ -384,13 +407,13 @@ class Stream:
                 rejected = rejected_indices(exc, len(outputs))
                 if rejected is None:
                     await self._fail(outputs, exc, source)
-                    return
+                    return []
                 for index, message in rejected.items():
                     await self._fail([outputs[index]], message, source, error_type=type(exc).__name__)
                 outputs = [item for i, item in enumerate(outputs) if i not in rejected]
                 if not outputs:
-                    return
-        await destination.publish(out)
+                    return []
+        return await destination.submit(out)
 
     async def _run_consumer(self, fn: Callable[[Any], Any], objects: list[Any]) -> None:
         source = f"{self.name}.consumer:{_name_of(fn)}"

@@ -8,9 +8,35 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-__all__ = ("Sink", "StreamSchema", "StreamStatistics", "rejected_indices", "resolve_schema")
+__all__ = ("Sink", "StreamSchema", "StreamStatistics", "Waiter", "rejected_indices", "resolve_schema", "wait_all")
 
 Sink = Callable[[pa.RecordBatch], Awaitable[None]]
+"""``await sink(batch)`` returns once ``batch`` is durable.
+
+A sink may also offer ``await sink.enqueue(batch) -> Waiter``: it returns as soon as the batch is
+admitted (in order) and hands back something to ``await waiter.wait()`` for durability. Streams
+use it so a partition worker goes on with the next batch while the table's group commit makes
+the previous ones durable; without it a worker would wait one commit per batch.
+"""
+
+
+class Waiter(Protocol):
+    """Durability of an admitted batch: ``await wait()`` returns once it is durable, or raises."""
+
+    def done(self) -> bool: ...
+    async def wait(self, timeout: float | None = None) -> Any: ...
+
+
+async def wait_all(waiters: Sequence[Waiter]) -> None:
+    """Awaits every waiter; raises the first failure after all have finished."""
+    first: BaseException | None = None
+    for waiter in waiters:
+        try:
+            await waiter.wait()
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 class StreamSchema(Protocol):

@@ -19,7 +19,7 @@ __all__ = ("Deliver", "Owner", "PartitionWorker", "fail_dropped")
 class Deliver:
     __slots__ = ("batch", "done", "stream")
 
-    def __init__(self, stream: str, batch: pa.RecordBatch, done: actors.Promise[None]) -> None:
+    def __init__(self, stream: str, batch: pa.RecordBatch, done: actors.Promise[Any]) -> None:
         self.stream = stream
         self.batch = batch
         self.done = done
@@ -47,12 +47,14 @@ class PartitionWorker(actors.Actor):
     async def receive(self, message: Any) -> None:
         # The outcome goes to the publisher through the promise; a failing sink does not crash
         # the worker (a restart would change nothing), the publisher gets the error instead.
+        # The worker does not wait for durability: it hands the sink's waiters to the publisher
+        # and goes on with the next batch, so the table's group commit sees many batches at once.
         try:
-            await self.stream.deliver(message.batch)
+            waiters = await self.stream.deliver(message.batch)
         except Exception as exc:
             message.done.set_exception(exc)
         else:
-            message.done.set_result(None)
+            message.done.set_result(waiters)
 
 
 class Owner(actors.Actor):

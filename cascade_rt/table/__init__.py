@@ -14,6 +14,7 @@ from ._query import query as query
 from ._upsert import CommitResult as CommitResult
 from ._upsert import commit_append as commit_append
 from ._upsert import commit_upsert as commit_upsert
+from ._upsert import compact_deletes as compact_deletes
 from ._upsert import conform as conform
 from ._upsert import dedupe_last as dedupe_last
 from ._writer import Flush as Flush
@@ -35,6 +36,7 @@ __all__ = (
     "coalesce",
     "commit_append",
     "commit_upsert",
+    "compact_deletes",
     "conform",
     "dedupe_last",
     "drop_branch",

@@ -11,6 +11,8 @@ from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.snapshots import ancestors_of
 
+from ._scan import scan_arrow
+
 
 def _check_name(branch: str) -> None:
     if not isinstance(branch, str) or not branch:
@@ -99,4 +101,4 @@ def read_branch(table: Table, branch: str = MAIN_BRANCH) -> pa.Table:
         if branch != MAIN_BRANCH:
             raise ValueError(f"table {'.'.join(table.name())} has no branch {branch!r}")
         return table.schema().as_arrow().empty_table()
-    return table.scan().use_ref(branch).to_arrow()
+    return scan_arrow(table, branch)

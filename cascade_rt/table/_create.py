@@ -97,7 +97,8 @@ def ensure_table(
 ) -> Table:
     """Open the table ``identifier``, creating it from ``schema`` when missing.
 
-    On create the table keeps the schema's own field ids and identifier fields; ``order_by``
+    On create the table is Iceberg format v2 (upserts write position delete files, see
+    ``commit_upsert``) and keeps the schema's own field ids and identifier fields; ``order_by``
     names become its sort order (ascending) and ``partition_by`` its partition spec. On open,
     the declared schema is reconciled with the table's: new optional fields are added and
     legal type promotions (int→long, float→double, wider decimals) and required→optional
@@ -128,7 +129,7 @@ def ensure_table(
         table = catalog.load_table(identifier)
     except NoSuchTableError:
         try:
-            table = catalog.create_table(identifier, schema)
+            table = catalog.create_table(identifier, schema, properties={"format-version": "2"})
         except TableAlreadyExistsError:
             table = catalog.load_table(identifier)
         else:

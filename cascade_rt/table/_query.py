@@ -1,7 +1,7 @@
 """Ad-hoc SQL over the catalog's tables with DuckDB.
 
-Each table the query mentions is scanned to Arrow with pyiceberg (positional deletes and schema
-evolution applied) and registered in a fresh in-memory DuckDB connection as a view: under its
+Each table the query mentions is scanned to Arrow with pyiceberg (position deletes applied by
+``scan_arrow``, schema evolution by pyiceberg) and registered in a fresh in-memory DuckDB connection as a view: under its
 bare name for tables of ``namespace``, and as ``<namespace>.<table>`` for every namespace (write
 ``"default".t`` for the ``default`` namespace: ``default`` is an SQL keyword).
 """
@@ -12,6 +12,8 @@ import re
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+
+from ._scan import scan_arrow
 
 
 def _quote(name: str) -> str:
@@ -55,7 +57,7 @@ def query(catalog: Catalog, sql: str, *, namespace: str = "default") -> pa.Table
         schemas: set[str] = set()
         bare: set[str] = set()
         for i, (ns, name) in enumerate(referenced_tables(catalog, sql)):
-            data = catalog.load_table((*ns.split("."), name)).scan().to_arrow()
+            data = scan_arrow(catalog.load_table((*ns.split("."), name)))
             hidden = f"__cascade_{i}_{name}"
             con.register(hidden, data)
             if ns not in schemas:

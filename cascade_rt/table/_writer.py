@@ -158,7 +158,9 @@ class TableWriter(Actor):
         identifier: ``"namespace.table"``.
         schema: The declared pyiceberg schema (the table is created or evolved at start).
         key_fields: Key column names; default: the schema's identifier fields.
-        deduplicate: Upsert on the key fields (last write wins) instead of appending.
+        deduplicate: Upsert on the key fields (last write wins) instead of appending; replaced
+            rows go to position delete files (merge-on-read) unless the table property
+            ``write.merge.mode`` is ``copy-on-write`` (see ``commit_upsert``).
         partition_by: Partitioning, used when the table is created (see ``ensure_table``).
         order_by: Sort order field names, used when the table is created.
         max_rows: Commit once this many rows are buffered.

@@ -169,11 +169,11 @@ def test_empty_upsert_commits_nothing(catalog: Catalog, schema: Schema, rows: Ro
     assert table.current_snapshot() is None
 
 
-def test_upsert_touches_only_files_that_hold_the_keys(catalog: Catalog, schema: Schema, rows: Rows) -> None:
+def test_copy_on_write_upsert_rewrites_only_files_that_hold_the_keys(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     table = ensure_table(catalog, "default.t", schema)
     commit_append(table, rows(list(range(100))))
     commit_append(table, rows(list(range(1000, 1100))))
-    commit_upsert(table, rows([5], tag="x"), ["id"])
+    commit_upsert(table, rows([5], tag="x"), ["id"], mode="copy-on-write")
     summary = _summary(table)
     assert summary["deleted-data-files"] == "1"
     assert summary["deleted-records"] == "100"
@@ -209,3 +209,16 @@ def test_upsert_after_schema_evolution_keeps_old_rows_with_nulls(catalog: Catalo
     commit_upsert(table, pa.table({"id": [2, 3], "note": ["b", "c"]}), ["id"])
     got = _sorted(table.scan().to_arrow(), "id")
     assert [(r["id"], r["name"], r["note"]) for r in got] == [(1, "v1", None), (2, None, "b"), (3, None, "c")]
+
+
+@pytest.mark.parametrize("mode", ["merge-on-read", "copy-on-write"])
+def test_upsert_replaces_every_duplicate_of_a_key_and_counts_it_once(
+    catalog: Catalog, schema: Schema, rows: Rows, mode: str
+) -> None:
+    table = ensure_table(catalog, "default.t", schema)
+    commit_append(table, rows([1, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+    result = commit_upsert(table, rows([1, 10], tag="x"), ["id"], mode=mode)
+    assert (result.rows_inserted, result.rows_updated, result.rows_written) == (1, 1, 2)
+    got = _sorted(table.scan().to_arrow(), "id")
+    assert [(r["id"], r["name"]) for r in got if r["id"] in (1, 10)] == [(1, "x1"), (10, "x10")]
+    assert len(got) == 10
