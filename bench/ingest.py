@@ -1,0 +1,556 @@
+"""HTTP ingest throughput and acknowledgement latency.
+
+Targets, each a server in its own process, loaded by a generator in another process (many
+concurrent keep-alive connections, bounded in count and time, loopback only):
+
+* ``a``     bare aiohttp handler that only reads the body;
+* ``b``     aiohttp handler doing msgspec + Arrow decode, no durability;
+* ``own``   ``cascade_rt.ingest.build_app`` with a real ``RecordSchema``, decode inline, and an
+            endpoint whose ``submit`` returns at once (the HTTP layer alone, no durability);
+* ``pool``  the same, with decode+validate moved behind an actor-pool hop (``actors.Pool`` when
+            available, else the cheapest equivalent: worker tasks on a queue with a reply future);
+* ``c``     the full runtime, durable to Iceberg: ``python -m cascade_rt.cli serve
+            examples/bench_app.py --port P``, posting to ``--cascade-path`` (default
+            ``/ingest/bench``); skipped with a message when the CLI or the app is not there.
+
+Bodies: 1,000-record ``JSON_ARRAY`` arrays and single records. Reported: records/s, requests/s,
+p50/p99 acknowledgement latency, ratios ``own/b``, ``own/a``, ``pool/own``, ``c/b``, ``c/a``.
+Goals: ``c`` ≥ 0.7x ``b`` and ≥ 500,000 records/s on 1,000-record bodies; single-record
+bodies ≥ 0.7x ``a``'s requests/s.
+
+    .venv/bin/python bench/ingest.py            # ~2 minutes
+    .venv/bin/python bench/ingest.py --quick    # smoke run
+    .venv/bin/python bench/ingest.py --json --client raw
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+# bench/ holds modules named like packages (bench/actors.py): keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+class BenchRecord(msgspec.Struct, gc=False):
+    id: str
+    name: str
+    value: float
+    count: int
+    tags: list[str]
+
+
+def make_body(n: int) -> bytes:
+    records = [
+        {"id": f"id-{i:07d}", "name": f"name {i % 97}", "value": i * 0.25, "count": i, "tags": ["a", f"t{i % 5}"]}
+        for i in range(n)
+    ]
+    return msgspec.json.encode(records if n > 1 else records[0])
+
+
+# ---------------------------------------------------------------------------------------- servers
+
+
+def _baseline_decoder() -> Any:
+    import pyarrow as pa
+
+    many = msgspec.json.Decoder(list[BenchRecord])
+    one = msgspec.json.Decoder(BenchRecord)
+    schema = pa.schema([("id", pa.string()), ("name", pa.string()), ("value", pa.float64()),
+                        ("count", pa.int64()), ("tags", pa.list_(pa.string()))])
+
+    def decode(body: bytes) -> Any:
+        records = many.decode(body) if body.lstrip()[:1] == b"[" else [one.decode(body)]
+        return pa.RecordBatch.from_arrays(
+            [pa.array([r.id for r in records], pa.string()), pa.array([r.name for r in records], pa.string()),
+             pa.array([r.value for r in records], pa.float64()), pa.array([r.count for r in records], pa.int64()),
+             pa.array([r.tags for r in records], pa.list_(pa.string()))],
+            schema=schema,
+        )
+
+    return decode
+
+
+class _NullEndpoint:
+    """Accepts at once: measures the HTTP layer without durability."""
+
+    def __init__(self, schema: Any) -> None:
+        self.name, self.version, self.schema, self.format = "bench", None, schema, None
+
+    async def submit(self, batch: Any, *, admission_timeout: float) -> None:
+        return None
+
+    async def reject(self, body: bytes, errors: list[dict[str, Any]], fmt: str) -> None:
+        return None
+
+
+async def _start_pool_hop(size: int = 2) -> Any:
+    """An async ``decode(schema, body, fmt)`` that goes through a pool of workers."""
+    try:
+        from actors import ActorSystem, Pool  # type: ignore[attr-defined]
+    except ImportError:
+        ActorSystem = Pool = None
+    if ActorSystem is not None and Pool is not None:
+        from actors import Actor
+
+        class Decoder(Actor):  # type: ignore[misc]
+            async def receive(self, message: Any) -> Any:
+                schema, body, fmt = message
+                return schema.decode(body, fmt)
+
+        system = ActorSystem("bench")
+        await system.__aenter__()
+        pool = await system.spawn(Pool, name="decoders", factory=Decoder, size=size, router="round_robin")
+
+        async def decode_actor(schema: Any, body: bytes, fmt: str) -> Any:
+            return await pool.ask((schema, body, fmt))
+
+        return decode_actor, "actors.Pool"
+
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
+
+    async def worker() -> None:
+        while True:
+            schema, body, fmt, fut = await queue.get()
+            try:
+                fut.set_result(schema.decode(body, fmt))
+            except Exception as exc:
+                fut.set_exception(exc)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(size)]  # owned by the server process
+
+    async def decode_queue(schema: Any, body: bytes, fmt: str) -> Any:
+        fut = asyncio.get_running_loop().create_future()
+        await queue.put((schema, body, fmt, fut))
+        return await fut
+
+    decode_queue.workers = workers  # type: ignore[attr-defined]
+    return decode_queue, "queue+future stand-in (actors.Pool not available)"
+
+
+async def _build_target_app(target: str) -> tuple[Any, str]:
+    """The aiohttp app of an in-bench target (``a``, ``b``, ``own`` or ``pool``) and a note."""
+    from aiohttp import web
+
+    from cascade_rt.ingest import StaticState, build_app
+    from cascade_rt.ingest._handler import IngestHandler
+    from cascade_rt.schema import RecordSchema
+
+    if target == "a":
+        async def bare(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(body=b'{"accepted":0}', content_type="application/json")
+
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/ingest/{name}", bare)
+        return app, ""
+    if target == "b":
+        decode = _baseline_decoder()
+
+        async def decoding(request: web.Request) -> web.Response:
+            batch = decode(await request.read())
+            return web.Response(body=b'{"accepted":%d}' % batch.num_rows, content_type="application/json")
+
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/ingest/{name}", decoding)
+        return app, ""
+    note = ""
+    if target == "pool":
+        hop, note = await _start_pool_hop()
+
+        async def pooled(self: Any, endpoint: Any, body: bytes, fmt: str) -> Any:
+            return await hop(endpoint.schema, body, fmt)
+
+        IngestHandler.decode = pooled  # type: ignore[method-assign]
+    state = StaticState([_NullEndpoint(RecordSchema.of(BenchRecord))])
+    state.set_ready()
+    return build_app(state, token=""), note
+
+
+def _server_main(target: str, conn: Any) -> None:
+    import uvloop
+
+    from cascade_rt.ingest import serve
+
+    async def main() -> None:
+        app, note = await _build_target_app(target)
+        _runner, port = await serve(app, "127.0.0.1", 0)
+        conn.send((port, note))
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+def _handler_cost_main(targets: list[str], bodies: dict[str, bytes], seconds: float, conn: Any) -> None:
+    """CPU per request of each app's dispatch + handler, no sockets (a steadier figure than HTTP
+    throughput on a shared machine): mocked requests through ``app._handle``."""
+    import uvloop
+    from aiohttp import streams
+    from aiohttp.test_utils import make_mocked_request
+
+    async def main() -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {kind: {} for kind in bodies}
+        for target in sorted(targets, key=lambda t: t == "pool"):  # pool patches the handler: last
+            app, _ = await _build_target_app(target)
+            app.freeze()
+            for kind, body in bodies.items():
+                headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+
+                def request(app: Any = app, headers: dict[str, str] = headers, body: bytes = body) -> Any:
+                    req = make_mocked_request("POST", "/ingest/bench", headers=headers, app=app,
+                                              client_max_size=16 * 1024 * 1024)
+                    payload = streams.StreamReader(req.protocol, 2**16, loop=asyncio.get_running_loop())
+                    payload.feed_data(body)
+                    payload.feed_eof()
+                    req._payload = payload
+                    return req
+
+                spent, samples = 0.0, []
+                while spent < seconds and len(samples) < 50:  # mocked requests are slow to build
+                    batch = [request() for _ in range(20)]
+                    t0 = time.process_time()  # CPU time: other processes' load counts less
+                    for req in batch:
+                        response = await app._handle(req)
+                        if response.status != 200:
+                            raise RuntimeError(f"{target}: status {response.status}: {response.body!r}")
+                    took = time.process_time() - t0
+                    spent += took
+                    samples.append(took / len(batch))
+                out[kind][target] = sorted(samples)[len(samples) // 2] * 1e6  # median of 20-request chunks
+        return out
+
+    conn.send(uvloop.run(main()))
+
+
+# ---------------------------------------------------------------------------------------- clients
+
+
+async def _aiohttp_load(url: str, body: bytes, connections: int, duration: float, warmup: float) -> dict[str, Any]:
+    import aiohttp
+
+    headers = {"Content-Type": "application/json"}
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0, "records": 0}
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at:
+                return
+            async with session.post(url, data=body, headers=headers) as response:
+                payload = await response.read()
+            t1 = time.perf_counter()
+            if t0 >= measure_from:
+                if response.status == 200:
+                    counts["ok"] += 1
+                    counts["records"] += json.loads(payload)["accepted"]
+                    latencies.append(t1 - t0)
+                else:
+                    counts["errors"] += 1
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await _bounded(asyncio.gather(*(one(session) for _ in range(connections))), stop_at, counts)
+    return {**counts, "latencies": latencies, "seconds": duration}
+
+
+async def _bounded(gathered: Any, stop_at: float, counts: dict[str, int]) -> None:
+    """Waits for in-flight requests at most ``GRACE`` seconds past the end; the rest count as
+    ``unfinished`` (a server that holds requests cannot stall the benchmark)."""
+    try:
+        await asyncio.wait_for(gathered, max(0.0, stop_at - time.perf_counter()) + GRACE)
+    except TimeoutError:
+        counts["unfinished"] = counts.get("unfinished", 0) + 1
+
+
+GRACE = 10.0
+
+
+async def _raw_load(host: str, port: int, path: str, body: bytes, connections: int, duration: float,
+                    warmup: float) -> dict[str, Any]:
+    """A minimal keep-alive HTTP/1.1 client: pre-built request bytes, Content-Length framing."""
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0, "records": 0}
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= stop_at:
+                    return
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                payload = await reader.readexactly(length)
+                t1 = time.perf_counter()
+                if t0 >= measure_from:
+                    if head.startswith(b"HTTP/1.1 200"):
+                        counts["ok"] += 1
+                        counts["records"] += json.loads(payload)["accepted"]
+                        latencies.append(t1 - t0)
+                    else:
+                        counts["errors"] += 1
+        finally:
+            writer.close()
+
+    await _bounded(asyncio.gather(*(one() for _ in range(connections))), stop_at, counts)
+    return {**counts, "latencies": latencies, "seconds": duration}
+
+
+def _client_main(kind: str, port: int, path: str, body: bytes, connections: int, duration: float,
+                 warmup: float, conn: Any) -> None:
+    import uvloop
+
+    if kind == "raw":
+        coro = _raw_load("127.0.0.1", port, path, body, connections, duration, warmup)
+    else:
+        coro = _aiohttp_load(f"http://127.0.0.1:{port}{path}", body, connections, duration, warmup)
+    result = uvloop.run(coro)
+    lat = sorted(result.pop("latencies"))
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+
+    seconds = result["seconds"]
+    conn.send({
+        "requests_per_s": result["ok"] / seconds,
+        "records_per_s": result["records"] / seconds,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "errors": result["errors"],
+        "unfinished": bool(result.get("unfinished")),
+    })
+
+
+# ---------------------------------------------------------------------------------------- driver
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+                if response.status == 200:
+                    return True
+        time.sleep(0.2)
+    return False
+
+
+class _Target:
+    """A running server: an in-bench process, or ``cascade-rt serve`` as a subprocess."""
+
+    def __init__(self, name: str, ctx: Any, cascade_path: str, cascade_app: str = "examples/bench_app.py") -> None:
+        self.name = name
+        self.note = ""
+        self.path = "/ingest/bench"
+        self._proc: Any = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._home: tempfile.TemporaryDirectory[str] | None = None
+        if name != "c":
+            parent, child = ctx.Pipe()
+            self._proc = ctx.Process(target=_server_main, args=(name, child), daemon=True)
+            self._proc.start()
+            self.port, self.note = parent.recv()
+            return
+        self.path = cascade_path
+        app = (ROOT / cascade_app).resolve()
+        try:
+            import cascade_rt.cli  # noqa: F401
+        except ImportError as exc:
+            raise _Skip(f"cascade_rt.cli is not importable yet ({exc})") from None
+        if not app.exists():
+            raise _Skip(f"{cascade_app} does not exist yet")
+        self.port = _free_port()
+        self._home = tempfile.TemporaryDirectory(prefix="cascade-bench-")
+        env = {**os.environ, "CASCADE_HOME": self._home.name}
+        self._popen = subprocess.Popen(
+            [sys.executable, "-m", "cascade_rt.cli", "serve", str(app), "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        if not _wait_ready(self.port, 60):
+            self.close()
+            raise _Skip("`cascade-rt serve examples/bench_app.py` did not become ready within 60 s")
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join(5)
+        if self._popen is not None:
+            self._popen.terminate()
+            try:
+                self._popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self._popen.kill()
+                self._popen.wait()
+        if self._home is not None:
+            self._home.cleanup()
+
+
+class _Skip(Exception):
+    pass
+
+
+def _measure(ctx: Any, args: argparse.Namespace, target: _Target, body: bytes, connections: int) -> dict[str, Any]:
+    parent, child = ctx.Pipe()
+    client = ctx.Process(
+        target=_client_main,
+        args=(args.client, target.port, target.path, body, connections, args.duration, args.warmup, child),
+    )
+    client.start()
+    result: dict[str, Any] = parent.recv()
+    client.join(10)
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Starts every target, then measures them interleaved for ``--rounds`` rounds, keeping each
+    target's best run (the machine is shared: the best run is the least disturbed one)."""
+    ctx = mp.get_context("spawn")
+    bodies = {"array_1000": make_body(1000), "single": make_body(1)}
+    connections = {"array_1000": args.connections_array, "single": args.connections_single}
+    results: dict[str, dict[str, Any]] = {kind: {} for kind in bodies}
+    notes: dict[str, str] = {}
+    targets: list[_Target] = []
+    try:
+        for name in args.targets:
+            try:
+                targets.append(_Target(name, ctx, args.cascade_path, args.cascade_app))
+            except _Skip as skip:
+                notes[name] = f"skipped: {skip}"
+                print(f"[{name}] skipped: {skip}", file=sys.stderr)
+                continue
+            if targets[-1].note:
+                notes[name] = targets[-1].note
+        for round_no in range(args.rounds):
+            for kind, body in bodies.items():
+                for target in targets:
+                    metric = "records_per_s" if kind == "array_1000" and target.name != "a" else "requests_per_s"
+                    result = _measure(ctx, args, target, body, connections[kind])
+                    print(f"[round {round_no + 1}] {target.name} {kind}: {result}", file=sys.stderr)
+                    best = results[kind].get(target.name)
+                    if best is None or result[metric] > best[metric]:
+                        results[kind][target.name] = result
+    finally:
+        for target in targets:
+            target.close()
+    handler_us: dict[str, dict[str, float]] = {}
+    local = [t for t in args.targets if t != "c"]
+    if local:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_handler_cost_main, args=(local, bodies, args.handler_seconds, child))
+        proc.start()
+        handler_us = parent.recv()
+        proc.join(10)
+    ratios: dict[str, dict[str, float]] = {}
+    for kind, by_target in results.items():
+        metric = "records_per_s" if kind == "array_1000" else "requests_per_s"
+        ratios[kind] = {}
+        for top, bottom in (("own", "b"), ("own", "a"), ("pool", "own"), ("c", "b"), ("c", "a")):
+            if top in by_target and bottom in by_target and by_target[bottom][metric]:
+                ratios[kind][f"{top}/{bottom}"] = by_target[top][metric] / by_target[bottom][metric]
+    return {
+        "config": {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "client": args.client,
+                   "connections": connections, "cpus": os.cpu_count()},
+        "results": results,
+        "ratios": ratios,
+        "handler_us_per_request": handler_us,
+        "handler_ratios": {
+            kind: {f"{top}/{bottom}": costs[bottom] / costs[top]
+                   for top, bottom in (("own", "b"), ("own", "a"), ("pool", "own"))
+                   if top in costs and bottom in costs}
+            for kind, costs in handler_us.items()
+        },
+        "notes": notes,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    config = report["config"]
+    print(f"ingest benchmark — client {config['client']}, best of {config['rounds']} runs of {config['duration_s']} s")
+    header = f"{'body':<11} {'target':<6} {'records/s':>12} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    print(header)
+    print("-" * len(header))
+    for kind, by_target in report["results"].items():
+        for name, r in by_target.items():
+            print(f"{kind:<11} {name:<6} {r['records_per_s']:>12,.0f} {r['requests_per_s']:>11,.0f} "
+                  f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6}")
+    for kind, ratios in report["ratios"].items():
+        metric = "records/s" if kind == "array_1000" else "requests/s"
+        shown = ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items())
+        print(f"ratios ({kind}, {metric}): {shown}")
+    if report["handler_us_per_request"]:
+        print("\nCPU per request in-process (dispatch + handler, no sockets), microseconds:")
+        for kind, costs in report["handler_us_per_request"].items():
+            shown = ", ".join(f"{k} {v:,.1f}" for k, v in costs.items())
+            speed = ", ".join(f"{k} = {v:.2f}" for k, v in report["handler_ratios"][kind].items())
+            print(f"  {kind:<11} {shown}   (speed ratios: {speed})")
+    for name, note in report["notes"].items():
+        print(f"note [{name}]: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--duration", type=float, default=None, help="measured seconds per run")
+    parser.add_argument("--targets", default="a,b,own,pool,c", help="comma-separated subset of a,b,own,pool,c")
+    parser.add_argument("--client", choices=("aiohttp", "raw"), default="aiohttp",
+                        help="load generator: aiohttp.ClientSession or a minimal raw HTTP/1.1 client")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best run counts")
+    parser.add_argument("--connections-array", type=int, default=16)
+    parser.add_argument("--connections-single", type=int, default=64)
+    parser.add_argument("--cascade-app", default="examples/bench_app.py", help="app file for `cascade-rt serve`")
+    parser.add_argument("--cascade-path", default="/ingest/bench", help="ingest path served by that app")
+    args = parser.parse_args()
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(args.targets) - {"a", "b", "own", "pool", "c"}
+    if unknown:
+        parser.error(f"unknown target(s) {sorted(unknown)}; choose from a, b, own, pool, c")
+    args.duration = args.duration or (1.0 if args.quick else 4.0)
+    args.warmup = 0.3 if args.quick else 0.5
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.handler_seconds = 0.3 if args.quick else 1.0
+    report = run(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+
+
+if __name__ == "__main__":
+    main()

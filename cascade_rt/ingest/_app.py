@@ -1,0 +1,157 @@
+"""The aiohttp application: ingest routes, observability endpoints, JSON errors; and ``serve``.
+
+Routes:
+    ``POST /ingest/{name}``, ``POST /ingest/{name}/{version}`` — see ``_handler``.
+    ``GET /health`` — 200 with per-component details (``cascade_rt.observe.health_report``).
+    ``GET /ready`` — 200 once started, 503 while starting or shutting down.
+    ``GET /metrics`` — Prometheus text of ``state.registry`` (ingest counters, per-actor figures).
+    ``GET /openapi.json`` — OpenAPI 3.1 of the ingest endpoints.
+    ``GET /admin/actors`` — ``state.tree()`` as JSON (bearer token required when configured).
+
+Every error is JSON ``{"error": ...}``; an unexpected exception is logged with its traceback
+under an id and answered 500 ``{"error": "internal error", "id": ...}``, never with the
+traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cascade_rt.observe import health_report, readiness, register_actor_tree
+
+from ._handler import IngestHandler, error_response
+from ._openapi import build_openapi
+
+log = logging.getLogger("cascade_rt.ingest")
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_WAIT_BUDGET = 5.0
+TOKEN_ENV = "CASCADE_INGEST_TOKEN"
+
+STATE_KEY = web.AppKey("cascade_state", object)
+HANDLER_KEY = web.AppKey("cascade_ingest_handler", IngestHandler)
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
+        return error_response(exc.status, exc.reason, headers=headers)
+    except Exception:
+        error_id = uuid.uuid4().hex[:16]
+        log.exception("internal error %s handling %s %s", error_id, request.method, request.path)
+        return error_response(500, "internal error", id=error_id)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+def build_app(
+    state: Any,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    token: str | None = None,
+    wait_budget: float = DEFAULT_WAIT_BUDGET,
+) -> web.Application:
+    """Builds the HTTP application over a :class:`~cascade_rt.ingest.ServerState`.
+
+    Args:
+        state: the server state (endpoints, readiness, tree, metrics registry).
+        max_body: largest request body in bytes, before and after gzip decompression (413 past it).
+        token: bearer token required on ``/ingest`` and ``/admin``; ``None`` reads
+            ``CASCADE_INGEST_TOKEN`` (unset or empty: no token); ``""`` turns the check off
+            even when the variable is set.
+        wait_budget: seconds a request may wait for admission into its sink before 503.
+
+    Raises:
+        ValueError: ``max_body`` or ``wait_budget`` not positive.
+    """
+    if max_body <= 0:
+        raise ValueError(f"max_body must be a positive number of bytes, got {max_body!r}")
+    if wait_budget <= 0:
+        raise ValueError(f"wait_budget must be a positive number of seconds, got {wait_budget!r}")
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    ingest = IngestHandler(state, max_body=max_body, token=token, wait_budget=wait_budget)
+    register_actor_tree(state.registry, state.tree)
+
+    async def health(request: web.Request) -> web.Response:
+        return _json(health_report(state))
+
+    async def ready(request: web.Request) -> web.Response:
+        status, body = readiness(state)
+        return _json(body, status)
+
+    async def metrics(request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(state.registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def openapi(request: web.Request) -> web.Response:
+        ingest.refresh()
+        return _json(build_openapi((r.endpoint for r in ingest._routes.values()), secured=ingest.token is not None))
+
+    async def actors(request: web.Request) -> web.Response:
+        if not ingest.authorized(request):
+            return error_response(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        return _json(state.tree())
+
+    # auto_decompress=False: the handler gunzips itself, bounded by max_body, and answers 415
+    # for encodings it does not take (aiohttp would answer 400 before the handler runs).
+    app = web.Application(
+        client_max_size=max_body, middlewares=[_json_errors], handler_args={"auto_decompress": False}
+    )
+    app[STATE_KEY] = state
+    app[HANDLER_KEY] = ingest
+    app.router.add_post("/ingest/{name}", ingest.handle)
+    app.router.add_post("/ingest/{name}/{version}", ingest.handle)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/admin/actors", actors)
+    return app
+
+
+async def serve(
+    app: web.Application,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    reuse_port: bool = False,
+    shutdown_timeout: float = 10.0,
+    access_log: logging.Logger | None = None,
+) -> tuple[web.AppRunner, int]:
+    """Starts ``app`` on ``host:port`` and returns ``(runner, actual_port)``.
+
+    ``port=0`` picks a free port. ``reuse_port=True`` lets several processes bind the same port
+    (``--workers N``; the kernel spreads connections). The caller owns the runner: ``await
+    runner.cleanup()`` stops accepting, lets in-flight requests finish for up to
+    ``shutdown_timeout`` seconds, then closes. Access logging is off unless a logger is given
+    (it costs more than the ingest path on small bodies).
+    """
+    runner = web.AppRunner(app, handle_signals=False, access_log=access_log, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    actual = runner.addresses[0][1]
+    return runner, actual

@@ -1,0 +1,1 @@
+"""Tests of cascade_rt.ingest and cascade_rt.observe."""

@@ -1,0 +1,57 @@
+"""build_app arguments and the serve() runner helper."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+import cascade_rt.ingest
+from cascade_rt.ingest import StaticState, build_app, serve
+
+pytestmark = pytest.mark.anyio
+
+
+def test_every_public_name_is_exported():
+    for name in cascade_rt.ingest.__all__:
+        assert getattr(cascade_rt.ingest, name) is not None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_body": 0}, "max_body must be a positive number of bytes, got 0"),
+        ({"wait_budget": -1.0}, "wait_budget must be a positive number of seconds, got -1.0"),
+    ],
+)
+def test_build_app_refuses_non_positive_limits(options, message):
+    with pytest.raises(ValueError, match=message):
+        build_app(StaticState(), **options)
+
+
+async def test_serve_on_port_zero_returns_the_bound_port():
+    runner, port = await serve(build_app(StaticState()), "127.0.0.1", 0)
+    try:
+        assert port > 0
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/health") as response:
+            assert response.status == 200
+    finally:
+        await runner.cleanup()
+
+
+async def test_reuse_port_lets_two_servers_share_a_port():
+    first, port = await serve(build_app(StaticState()), "127.0.0.1", 0, reuse_port=True)
+    try:
+        second, same = await serve(build_app(StaticState()), "127.0.0.1", port, reuse_port=True)
+        await second.cleanup()
+        assert same == port
+    finally:
+        await first.cleanup()
+
+
+async def test_port_in_use_without_reuse_port_raises_and_cleans_up():
+    first, port = await serve(build_app(StaticState()), "127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError, match="address already in use"):
+            await serve(build_app(StaticState()), "127.0.0.1", port)
+    finally:
+        await first.cleanup()

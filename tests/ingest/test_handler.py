@@ -1,0 +1,299 @@
+"""POST /ingest through a real aiohttp server: every status, formats, gzip, token, acknowledgement."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+
+import anyio
+import pytest
+
+from cascade_rt.ingest import Backpressure, Unavailable
+
+from ._doubles import RecordingEndpoint
+
+pytestmark = pytest.mark.anyio
+
+ARRAY = json.dumps([{"id": str(i), "name": f"n{i}", "value": i / 2} for i in range(5)]).encode()
+ONE = b'{"id": "1", "name": "a", "value": 1.5}'
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+async def test_array_is_acknowledged_with_its_count_after_submit(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema, format="JSON_ARRAY")
+    async with make_server([endpoint]) as server, server.post("/ingest/events", ARRAY) as response:
+        assert response.status == 200
+        assert await response.json() == {"accepted": 5}
+    assert [b.num_rows for b in endpoint.batches] == [5]
+    assert endpoint.batches[0].column("value").to_pylist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+async def test_json_endpoint_takes_one_object_and_refuses_an_array(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema, format="JSON")
+    async with make_server([endpoint]) as server:
+        async with server.post("/ingest/events", ONE) as response:
+            assert (response.status, await response.json()) == (200, {"accepted": 1})
+        async with server.post("/ingest/events", ARRAY) as response:
+            assert response.status == 400
+            body = await response.json()
+    assert body["error"] == "invalid JSON body; nothing was accepted"
+    assert body["details"] == [{"index": None, "path": "$", "message": "Expected `object`, got `array`"}]
+    assert endpoint.rejected == [(ARRAY, body["details"], "JSON")]
+
+
+async def test_endpoint_without_format_takes_object_or_array(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    async with make_server([endpoint]) as server:
+        for data, count in ((ONE, 1), (ARRAY, 5)):
+            async with server.post("/ingest/events", data) as response:
+                assert (response.status, await response.json()) == (200, {"accepted": count})
+
+
+async def test_ndjson_content_type_decodes_one_record_per_line(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema, format="JSON")
+    body = ONE + b"\n\n" + ONE.replace(b'"1"', b'"2"') + b"\n"
+    async with make_server([endpoint]) as server, server.post("/ingest/events", body, headers=NDJSON) as response:
+        assert (response.status, await response.json()) == (200, {"accepted": 2})
+    assert endpoint.batches[0].column("id").to_pylist() == ["1", "2"]
+
+
+async def test_gzip_body_is_decompressed(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with make_server([endpoint]) as server:
+        async with server.post("/ingest/events", gzip.compress(ARRAY), headers=headers) as response:
+            assert (response.status, await response.json()) == (200, {"accepted": 5})
+
+
+async def test_gzip_bomb_gets_413(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    bomb = gzip.compress(b" " * (32 * 1024 * 1024), compresslevel=9)
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with make_server([endpoint], max_body=1024 * 1024) as server:
+        async with server.post("/ingest/events", bomb, headers=headers) as response:
+            assert response.status == 413
+            assert await response.json() == {"error": "decompressed body exceeds the limit of 1048576 bytes"}
+    assert endpoint.batches == []
+
+
+async def test_body_over_the_limit_gets_413_with_or_without_content_length(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+
+    async def chunks():
+        for _ in range(4):
+            yield b" " * 512
+
+    async with make_server([endpoint], max_body=1000) as server:
+        async with server.post("/ingest/events", b" " * 1001) as response:
+            assert response.status == 413
+            assert await response.json() == {"error": "body of 1001 bytes exceeds the limit of 1000 bytes"}
+        async with server.post("/ingest/events", chunks()) as response:
+            assert response.status == 413
+            assert await response.json() == {"error": "body exceeds the limit of 1000 bytes"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Content-Type": "text/csv"}, "unsupported Content-Type 'text/csv'; send application/json "
+                                       "(or application/x-ndjson, one record per line)"),
+        ({"Content-Type": "application/json", "Content-Encoding": "br"},
+         "unsupported Content-Encoding 'br'; send gzip or identity"),
+    ],
+)
+async def test_unsupported_content_type_or_encoding_gets_415(make_server, schema, headers, message):
+    async with make_server([RecordingEndpoint("events", schema)]) as server:
+        async with server.post("/ingest/events", ONE, headers=headers) as response:
+            assert (response.status, await response.json()) == (415, {"error": message})
+
+
+async def test_unknown_name_gets_404_listing_known_apis(make_server, schema):
+    endpoints = [RecordingEndpoint("events", schema), RecordingEndpoint("orders", schema, version="2")]
+    async with make_server(endpoints) as server, server.post("/ingest/nope", ONE) as response:
+        assert response.status == 404
+        assert await response.json() == {"error": "no ingest API at /ingest/nope",
+                                         "known": ["/ingest/events", "/ingest/orders/2"]}
+
+
+async def test_endpoint_added_after_start_is_served(make_server, schema):
+    async with make_server([]) as server:
+        server.state.add(RecordingEndpoint("late", schema))
+        async with server.post("/ingest/late", ONE) as response:
+            assert response.status == 200
+
+
+async def test_wrong_method_gets_405_as_json(make_server, schema):
+    async with make_server([RecordingEndpoint("events", schema)]) as server:
+        async with server.get("/ingest/events") as response:
+            assert response.status == 405
+            assert response.headers["Allow"] == "POST"
+            assert await response.json() == {"error": "Method Not Allowed"}
+
+
+async def test_versioned_endpoint_is_served_only_on_its_versioned_path(make_server, schema):
+    v1 = RecordingEndpoint("orders", schema, version="1.0")
+    v2 = RecordingEndpoint("orders", schema, version="2.0")
+    async with make_server([v1, v2]) as server:
+        async with server.post("/ingest/orders/2.0", ONE) as response:
+            assert (response.status, await response.json()) == (200, {"accepted": 1})
+        async with server.post("/ingest/orders", ONE) as response:
+            assert response.status == 404
+            assert (await response.json())["known"] == ["/ingest/orders/1.0", "/ingest/orders/2.0"]
+    assert (len(v1.batches), len(v2.batches)) == (0, 1)
+
+
+async def test_invalid_records_reject_the_whole_request_and_only_they_reach_the_dlq(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    body = b'[{"id": "1", "name": "a", "value": 1}, {"id": 2, "name": "b", "value": 2}, ' \
+           b'{"id": "3", "name": "c", "value": "x"}]'
+    async with make_server([endpoint]) as server, server.post("/ingest/events", body) as response:
+        assert response.status == 400
+        payload = await response.json()
+    details = [
+        {"index": 1, "path": "$.id", "message": "Expected `str`, got `int`"},
+        {"index": 2, "path": "$.value", "message": "Expected `float`, got `str`"},
+    ]
+    assert payload == {"error": "2 invalid record(s); nothing was accepted", "details": details}
+    assert endpoint.batches == []
+    assert endpoint.rejected == [
+        (b'[{"id": 2, "name": "b", "value": 2},{"id": "3", "name": "c", "value": "x"}]', details, "JSON_ARRAY")
+    ]
+
+
+async def test_malformed_json_gets_400_with_a_body_level_detail(make_server, schema):
+    async with make_server([RecordingEndpoint("events", schema)]) as server:
+        async with server.post("/ingest/events", b"[{") as response:
+            assert response.status == 400
+            (detail,) = (await response.json())["details"]
+    assert (detail["index"], detail["path"]) == (None, "$")
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer secret-but-longer"]
+)
+async def test_missing_or_wrong_token_gets_401(make_server, schema, authorization):
+    endpoint = RecordingEndpoint("events", schema)
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    async with make_server([endpoint], token="secret") as server:
+        async with server.post("/ingest/events", ONE, headers=headers) as response:
+            assert response.status == 401
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+            assert await response.json() == {"error": "missing or wrong bearer token"}
+    assert endpoint.batches == []
+
+
+async def test_token_defaults_from_the_environment(make_server, schema, monkeypatch):
+    monkeypatch.setenv("CASCADE_INGEST_TOKEN", "from-env")
+    async with make_server([RecordingEndpoint("events", schema)], token=None) as server:
+        async with server.post("/ingest/events", ONE) as response:
+            assert response.status == 401
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer from-env"}
+        async with server.post("/ingest/events", ONE, headers=headers) as response:
+            assert response.status == 200
+
+
+async def test_backpressure_past_the_wait_budget_gets_503_and_nothing_is_written(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.gate = anyio.Event()  # never opens: admission never succeeds
+    with anyio.fail_after(10):
+        async with make_server([endpoint], wait_budget=0.05) as server:
+            async with server.post("/ingest/events", ARRAY) as response:
+                assert response.status == 503
+                assert response.headers["Retry-After"] == "1"
+                assert await response.json() == {"error": "ingest API 'events' is at capacity"}
+    assert endpoint.waiting.is_set()
+    assert endpoint.batches == []
+
+
+async def test_admitted_batch_is_acknowledged_even_when_durability_outlasts_the_budget(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.durable = anyio.Event()
+    with anyio.fail_after(10):
+        async with make_server([endpoint], wait_budget=0.01) as server:
+            async with anyio.create_task_group() as tg:
+                result: list[int] = []
+
+                async def send() -> None:
+                    async with server.post("/ingest/events", ARRAY) as response:
+                        result.append(response.status)
+
+                tg.start_soon(send)
+                await endpoint.admitted.wait()
+                await anyio.sleep(0.1)  # ten budgets pass while the write is in flight
+                assert result == []
+                endpoint.durable.set()
+    assert result == [200]
+    assert len(endpoint.batches) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (Backpressure("events", retry_after=3), "ingest API 'events' is at capacity"),
+        (Unavailable("events", "its table writer failed", retry_after=7),
+         "ingest API 'events' is unavailable: its table writer failed"),
+    ],
+)
+async def test_endpoint_refusals_get_503_with_retry_after(make_server, schema, error, message):
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.fail_with = error
+    async with make_server([endpoint]) as server, server.post("/ingest/events", ONE) as response:
+        assert response.status == 503
+        assert response.headers["Retry-After"] == str(error.retry_after)
+        assert await response.json() == {"error": message}
+
+
+async def test_shutting_down_gets_503(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    async with make_server([endpoint]) as server:
+        server.state.begin_shutdown()
+        async with server.post("/ingest/events", ONE) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "5"
+            assert await response.json() == {"error": "server is shutting down"}
+    assert endpoint.batches == []
+
+
+async def test_unexpected_error_gets_500_with_an_id_and_no_traceback(make_server, schema, caplog):
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.fail_with = RuntimeError("disk on fire")
+    with caplog.at_level(logging.ERROR, logger="cascade_rt.ingest"):
+        async with make_server([endpoint]) as server, server.post("/ingest/events", ONE) as response:
+            assert response.status == 500
+            text = await response.text()
+    payload = json.loads(text)
+    assert set(payload) == {"error", "id"}
+    assert payload["error"] == "internal error"
+    assert "Traceback" not in text
+    assert "disk on fire" not in text
+    (record,) = [r for r in caplog.records if payload["id"] in r.getMessage()]
+    assert record.exc_info is not None
+    assert "disk on fire" in str(record.exc_info[1])
+    assert record.getMessage() == f"internal error {payload['id']} handling POST /ingest/events"
+
+
+async def test_schema_error_without_details_is_an_internal_error(make_server):
+    class Broken:
+        name = "Broken"
+
+        def decode(self, body, format):
+            raise ValueError("decoder bug")
+
+    async with make_server([RecordingEndpoint("events", Broken())]) as server:
+        async with server.post("/ingest/events", ONE) as response:
+            assert response.status == 500
+            assert (await response.json())["error"] == "internal error"
+
+
+async def test_endpoint_with_a_bare_submit_signature_is_called_without_a_budget(make_server, schema):
+    class Bare(RecordingEndpoint):
+        async def submit(self, batch):  # type: ignore[override]
+            self.batches.append(batch)
+
+    endpoint = Bare("events", schema)
+    async with make_server([endpoint]) as server, server.post("/ingest/events", ARRAY) as response:
+        assert (response.status, await response.json()) == (200, {"accepted": 5})
+    assert len(endpoint.batches) == 1
