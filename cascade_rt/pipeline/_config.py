@@ -18,7 +18,13 @@ DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """An Iceberg table: sort order, dedup on the key, partitioning and group-commit settings."""
+    """An Iceberg table: sort order, dedup on the key, partitioning and group-commit settings.
+
+    Group commit: a commit holds every write waiting for it; it happens when ``commit_rows`` rows
+    wait, ``commit_interval`` seconds after the first of them, or as soon as no further write is
+    queued once ``min_commit_interval`` seconds passed since the previous commit (``None``: only by
+    rows and time).
+    """
 
     order_by_fields: list[str] = []
     deduplicate: bool = False
@@ -26,6 +32,7 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     namespace: str = "default"
     commit_rows: int = 100_000
     commit_interval: float = 1.0
+    min_commit_interval: float | None = 0.1
     version: str | None = None
     metadata: dict[str, Any] | None = None
 

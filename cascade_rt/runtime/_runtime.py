@@ -224,6 +224,7 @@ class Runtime:
             order_by=list(cfg.order_by_fields),
             max_rows=self.commit_rows or cfg.commit_rows,
             max_delay=self.commit_interval or cfg.commit_interval,
+            min_interval=cfg.min_commit_interval,
         )
         self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier)
 

@@ -1,7 +1,10 @@
 """``TableWriter``: the one actor that commits to an Iceberg table, with group commit.
 
 Writes are buffered and committed together when ``max_rows`` rows are waiting or ``max_delay``
-seconds after the first of them arrived (an actor timer), whichever comes first. While a commit
+seconds after the first of them arrived (an actor timer), whichever comes first, or, with
+``min_interval`` set (the runtime's default), as soon as no further write is queued and at least
+``min_interval`` seconds passed since the last commit: a durable acknowledgement then costs about
+one commit, not ``max_delay``, while commits stay at most ``1 / min_interval`` per second. While a commit
 runs in a worker thread the actor handles no message, so the writes that arrive meanwhile queue
 in its mailbox and make up the next commit: the busier the table, the bigger each commit.
 Every ``Write`` carrying a promise is completed at the commit that made it durable, with that
@@ -165,6 +168,9 @@ class TableWriter(Actor):
         order_by: Sort order field names, used when the table is created.
         max_rows: Commit once this many rows are buffered.
         max_delay: Commit at most this many seconds after the first buffered write.
+        min_interval: When set, commit as soon as the mailbox holds no further write, but no sooner
+            than this many seconds after the previous commit ended (None: wait for ``max_rows`` or
+            ``max_delay``).
 
     Raises:
         ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
@@ -182,6 +188,7 @@ class TableWriter(Actor):
         order_by: Sequence[str] = (),
         max_rows: int = 100_000,
         max_delay: float = 1.0,
+        min_interval: float | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -202,6 +209,9 @@ class TableWriter(Actor):
         self.order_by = tuple(order_by)
         self.max_rows = max_rows
         self.max_delay = max_delay
+        self.min_interval = min_interval
+        self._last_commit_end = 0.0
+        self._idle_tick = -1
         self.table: Table | None = None
         self._pending = _Pending()
         self._generation = 0
@@ -305,6 +315,14 @@ class TableWriter(Actor):
         # Checked on every write too, so a timer tick lost to a full mailbox delays nothing.
         if commit_due(pending.rows, pending.first_at, now, max_rows=self.max_rows, max_delay=self.max_delay):
             await self._commit()
+        elif self.min_interval is not None and self.ref.statistics().mailbox_depth == 0:
+            # Nothing else is queued: commit now (or once min_interval allows) instead of lingering.
+            wait = self._last_commit_end + self.min_interval - now
+            if wait <= 0:
+                await self._commit()
+            elif self._idle_tick != self._generation:
+                self._idle_tick = self._generation
+                self.schedule_once(wait, _Tick(self._generation))
 
     async def _commit(self) -> list[CommitResult]:
         pending, self._pending = self._pending, _Pending()
@@ -324,6 +342,7 @@ class TableWriter(Actor):
                         promise.set_exception(error)
             raise
         self._last_seconds = time.perf_counter() - began
+        self._last_commit_end = time.monotonic()
         self._commits += len(results)
         for branch, result in results.items():
             self._rows_committed += result.rows_written
