@@ -234,3 +234,20 @@ async def test_standalone_parts_are_wired_by_their_destinations(registry: Regist
         assert rt.table("solo").num_rows == 6
         assert find(rt.tree(), "tables/solo")["restarts"] == 0
         assert find(rt.tree(), "streams/solo/partition-1")["processed"] >= 1
+
+
+async def test_an_idle_writer_commits_without_waiting_for_the_commit_interval(registry: Registry, home: Path) -> None:
+    IngestPipeline[Reading]("Prompt", {"table": {"commit_interval": 600.0}}, registry=registry)
+    async with Runtime(home, registry=registry) as rt:
+        with anyio.fail_after(20):  # far below the 600 s interval: the idle writer commits at once
+            await rt.ingest("Prompt", rows(3))
+        assert rt.table("Prompt").num_rows == 3
+
+
+async def test_without_idle_commits_a_write_waits_for_the_interval(registry: Registry, home: Path) -> None:
+    IngestPipeline[Reading]("Patient", {"table": {"commit_interval": 0.5, "min_commit_interval": None}},
+                            registry=registry)
+    async with Runtime(home, registry=registry) as rt:
+        started = anyio.current_time()
+        await rt.ingest("Patient", rows(3))
+        assert anyio.current_time() - started >= 0.45
