@@ -21,6 +21,11 @@ from ._parts import DeadLetterQueue, IngestApi, OlapTable, Stream
 T = TypeVar("T")
 
 
+def _bind(kind: Any, schema: Any) -> Any:
+    """``kind[schema]`` for a schema known only at run time."""
+    return kind[schema]
+
+
 class IngestPipeline(Declaration[T], Generic[T]):
     """Creates and wires the parts the config asks for, as the Moose document describes.
 
@@ -68,12 +73,12 @@ class IngestPipeline(Declaration[T], Generic[T]):
         self.dead_letter_queue = self.table = self.stream = self.ingest_api = None
         try:
             self.dead_letter_queue = (
-                DeadLetterQueue[schema](f"{name}DeadLetterQueue", inherit(dlq_cfg), registry=reg)
+                _bind(DeadLetterQueue, schema)(f"{name}DeadLetterQueue", inherit(dlq_cfg), registry=reg)
                 if dlq_cfg is not None else None
             )
-            self.table = OlapTable[schema](name, inherit(table_cfg), registry=reg) if table_cfg is not None else None
+            self.table = _bind(OlapTable, schema)(name, inherit(table_cfg), registry=reg) if table_cfg is not None else None
             self.stream = (
-                Stream[schema](name, inherit(stream_cfg, destination=stream_cfg.destination or self.table),
+                _bind(Stream, schema)(name, inherit(stream_cfg, destination=stream_cfg.destination or self.table),
                                registry=reg)
                 if stream_cfg is not None else None
             )
@@ -81,7 +86,7 @@ class IngestPipeline(Declaration[T], Generic[T]):
                 destination = api_cfg.destination or self.stream or self.table
                 if destination is None:
                     raise ValueError(f"{owner}: ingest_api needs a stream or a table to write to")
-                self.ingest_api = IngestApi[schema](
+                self.ingest_api = _bind(IngestApi, schema)(
                     name,
                     inherit(api_cfg, destination=destination,
                             dead_letter_queue=api_cfg.dead_letter_queue or self.dead_letter_queue),

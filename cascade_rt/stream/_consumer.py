@@ -119,7 +119,7 @@ class KafkaConsumerActor(actors.Actor):
                 try:
                     # Stopping (not crashing): commit what became durable, in order.
                     await self.commit_durable(consumer, block=True, until_empty=True)
-                except Exception:  # noqa: S110 - uncommitted rounds are re-read by the next consumer
+                except Exception:  # uncommitted rounds are re-read by the next consumer
                     pass
                 finally:
                     self._in_flight.clear()

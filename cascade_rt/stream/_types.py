@@ -24,7 +24,7 @@ class Waiter(Protocol):
     """Durability of an admitted batch: ``await wait()`` returns once it is durable, or raises."""
 
     def done(self) -> bool: ...
-    async def wait(self, timeout: float | None = None) -> Any: ...
+    async def wait(self, timeout: float | None = None) -> Any: ...  # noqa: ASYNC109 - as actors.Promise
 
 
 async def wait_all(waiters: Sequence[Waiter]) -> None:
