@@ -293,6 +293,9 @@ class Runtime:
         if self.role != "all":
             return
         system = self._require_system()
+        if assets:
+            # Registered before the runner's own metrics, so a scrape refreshes freshness first.
+            self.metrics_registry.register(_FreshnessRefresh(self))
         writers: dict[str, actors.ActorRef] = {}
         sup = await system.spawn(actors.Supervisor, name="assets") if assets else None
         for asset in assets:
@@ -413,6 +416,19 @@ class Runtime:
             f"asset:{state.asset}": {**state.to_dict(), "freshness": state.status, "status": status[state.status]}
             for state in self.assets.freshness()
         }
+
+
+class _FreshnessRefresh:
+    """A Prometheus collector that exports nothing itself: on each scrape it recomputes the assets'
+    freshness, so ``cascade_asset_freshness`` is current rather than as of the last run."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterable[Any]:
+        if self._runtime.assets is not None:
+            self._runtime.assets.freshness()
+        return []
 
 
 def _identifier(name: str) -> tuple[str, str]:

@@ -77,3 +77,16 @@ async def test_the_scheduler_runs_an_asset_when_its_cron_ticks(home: Path, regis
         (run,) = rt.assets.history.runs("rt_hourly")
         assert run.status == "success"
         assert rt.table("raw.rt_hourly")["id"].to_pylist() == ["2026-11-23"]
+
+
+async def test_metrics_report_current_freshness_on_each_scrape(asset_registry: Registry, home: Path) -> None:
+    from prometheus_client import generate_latest
+
+    clock = {"now": datetime(2026, 11, 23, 12, 0, tzinfo=UTC)}
+    async with Runtime(home, registry=asset_registry, clock=lambda: clock["now"]) as rt:
+        await rt.run_asset("rt_items", partition_date="2026-11-01")
+        text = generate_latest(rt.metrics_registry).decode()
+        assert 'cascade_asset_freshness{asset="rt_items"} 0.0' in text
+        clock["now"] = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # past the 1 h warning
+        text = generate_latest(rt.metrics_registry).decode()
+        assert 'cascade_asset_freshness{asset="rt_items"} 1.0' in text
