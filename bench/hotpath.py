@@ -10,7 +10,7 @@ all (``--quick``: 100 k). For each schema, in one run, it measures records/s and
 4. ``orjson`` / ``msgspec``: ``orjson.loads`` alone, msgspec decode (untyped) alone;
 5. ``pandera``: Pandera ``validate`` on each 1,000-row batch (array bodies only).
 
-Usage: ``python bench/hotpath.py [--quick] [--json]``.
+Usage: ``python bench/hotpath.py [--quick] [--json] [--repeat N] [--freeze]``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import datetime as dt
 import gc
 import io
 import json
+import os
 import random
 import statistics
 import sys
@@ -29,6 +30,11 @@ from pathlib import Path
 from typing import Any, Dict, Optional  # noqa: UP035 - seed 1 spells them this way
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Pandera sets PYARROW_IGNORE_TIMEZONE=1 on import (unless it is set), after which pyarrow drops
+# the offsets of aware datetimes (02:00+02:00 lands as 02:00Z) and the pydantic baseline would
+# build wrong timestamps, cheaply. An empty value keeps pyarrow's correct conversion; cascade-rt
+# never hands Arrow datetime objects, so it is unaffected either way.
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "")
 
 import msgspec
 import orjson
@@ -114,10 +120,11 @@ def _bodies(records: list[dict[str, Any]], singles: int) -> tuple[list[bytes], l
 def _race(cases: dict[str, tuple[Callable[[Any], Any], list[Any]]], rounds: int, chunks: int = 20) -> dict[str, float]:
     """Time per case, robust to a shared machine's changing load.
 
-    Each case's bodies are cut into ``chunks`` slices; the cases take turns slice by slice, so
-    they all run under the same load, and each slice keeps its median time over ``rounds``
-    rounds: a load spike spoils one slice of one round, not a whole case, and the median (unlike
-    the best) still counts the garbage-collection passes a case's allocations cause.
+    Each case's bodies are cut into ``chunks`` slices; the cases take turns slice by slice (in an
+    order that rotates), so they all run under the same load, and each slice keeps its median
+    time over ``rounds`` rounds: a load spike spoils one slice of one round, not a whole case, and
+    the median (unlike the best) still counts the garbage-collection passes a case's allocations
+    cause.
     """
     for fn, bodies in cases.values():
         fn(bodies[0])  # warm up (first-call costs, caches)
@@ -127,9 +134,14 @@ def _race(cases: dict[str, tuple[Callable[[Any], Any], list[Any]]], rounds: int,
         for name, (_fn, bodies) in cases.items()
     }
     clock = time.perf_counter
-    for _ in range(rounds):
+    names = list(cases)
+    for r in range(rounds):
         for k in range(chunks):
-            for name, (fn, _bodies) in cases.items():
+            # The order rotates from slice to slice, so that no case always runs right after the
+            # same other case (whose allocations and cold caches it would inherit).
+            turn = (r + k) % len(names)
+            for name in names[turn:] + names[:turn]:
+                fn = cases[name][0]
                 part = sliced[name][k]
                 start = clock()
                 for body in part:
@@ -139,7 +151,8 @@ def _race(cases: dict[str, tuple[Callable[[Any], Any], list[Any]]], rounds: int,
 
 
 def run_schema(
-    label: str, records: list[dict[str, Any]], schema: RecordSchema, model: type, pandera: Any, rounds: int
+    label: str, records: list[dict[str, Any]], schema: RecordSchema, model: type, pandera: Any, rounds: int,
+    freeze: bool = False,
 ) -> dict[str, Any]:
     arrays, singles, ndjson = _bodies(records, max(len(records) // 20, 1000))
     records.clear()
@@ -180,6 +193,11 @@ def run_schema(
                 frame[name] = frame[name].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
         return frame
 
+    # Every case gets the same bodies; the two that build batches must build the same batch.
+    if not pydantic_array(arrays[0]).equals(cascade_array(arrays[0])):
+        raise SystemExit(f"{label}: the pydantic baseline and cascade-rt disagree on the first body")
+    if not pydantic_one(singles[0]).equals(cascade_one(singles[0])):
+        raise SystemExit(f"{label}: the pydantic baseline and cascade-rt disagree on the first record")
     sizes = {"array": (len(arrays) * BATCH, sum(map(len, arrays))), "object": (len(singles), sum(map(len, singles)))}
     cases: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {
         "cascade [array]": (cascade_array, arrays),
@@ -197,10 +215,19 @@ def run_schema(
         cases["pandera [array]"] = (pandera.validate, frames)
     # The generated records are gone (records.clear()); the bodies left are bytes, which the
     # collector does not track, so each case pays the GC cost its own allocations cause, as in a
-    # long-running service (msgspec's gc=False Structs are untracked, orjson's dicts are not).
+    # long-running service (msgspec's gc=False Structs are untracked, orjson's dicts and pydantic's
+    # models are not). That cost includes the full collections those allocations trigger, which
+    # scan every object of the process (modules, pandas, ...) and so grow with its heap: with
+    # ``freeze``, what exists now is frozen out of the collector's sight (``gc.freeze()``, as a
+    # service may do after start-up) and each case pays only for its own objects.
     gc.collect()
-    best = _race({k: v for k, v in cases.items() if k.endswith("[array]")}, rounds)
-    best.update(_race({k: v for k, v in cases.items() if k.endswith("[object]")}, rounds))
+    if freeze:
+        gc.freeze()
+    try:
+        best = _race({k: v for k, v in cases.items() if k.endswith("[array]")}, rounds)
+        best.update(_race({k: v for k, v in cases.items() if k.endswith("[object]")}, rounds))
+    finally:
+        gc.unfreeze()
     rows: dict[str, dict[str, float]] = {}
     for name, seconds in best.items():
         kind = name.split("[")[1].rstrip("]")
@@ -231,17 +258,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 k records instead of 1 M")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--repeat", type=int, default=None, help="interleaved rounds (the median is kept; default 3)")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() the process before timing (GC-neutral)")
     args = parser.parse_args(argv)
     total = 100_000 if args.quick else 1_000_000
     rounds = args.repeat or 3
     out = [
         run_schema("ComprehensiveSchema (pydantic)", comprehensive_records(total), RecordSchema.of(ComprehensiveSchema),
-                   ComprehensiveSchema, None, rounds),
+                   ComprehensiveSchema, None, rounds, args.freeze),
         run_schema("RawMyData (pandera)", mydata_records(total), RecordSchema.of(RawMyData, key="id"),
-                   RawMyDataModel, RawMyData, rounds),
+                   RawMyDataModel, RawMyData, rounds, args.freeze),
     ]
     if args.json:
-        print(json.dumps({"records": total, "schemas": out}, indent=2))
+        print(json.dumps({"records": total, "freeze": args.freeze, "schemas": out}, indent=2))
         return 0
     for res in out:
         print(f"\n== {res['schema']} ==")

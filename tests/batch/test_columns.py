@@ -104,3 +104,62 @@ def test_json_text_parses_back_to_the_same_value() -> None:
     batch = BatchCodec(root).decode(body)
     assert batch.column("m").type == pa.string()
     assert json.loads(batch.column("m")[0].as_py()) == {"a": [1, 2.5, None, "ü"], "b": {}}
+
+
+FLAT = T(
+    "struct",
+    name="Flat",
+    fields=(
+        FieldNode("s", T("str")),
+        FieldNode("maybe_s", T("str", nullable=True), default=None),
+        FieldNode("i", T("int")),
+        FieldNode("maybe_i", T("int", nullable=True), default=None),
+        FieldNode("f", T("float")),
+        FieldNode("j", T("json", nullable=True), default=None),
+    ),
+)
+# Strings the joined-buffer route must carry through unchanged: empty, non-ASCII, escapes,
+# and an embedded NUL (the separator, which sends the column to Arrow's own converter).
+TEXTS = ["", "ü€😀", 'quote " backslash \\ newline \n', "a\x00b", "plain"]
+
+
+def _flat(n: int, nul: bool) -> list[dict[str, object]]:
+    texts = TEXTS if nul else [t for t in TEXTS if "\x00" not in t]
+    return [
+        {
+            "s": texts[i % len(texts)] + str(i),
+            "maybe_s": None if i % 3 == 0 else texts[i % len(texts)],
+            "i": -(2**63) if i == 0 else 2**63 - 1 if i == 1 else i,
+            "maybe_i": None if i % 2 else i,
+            "f": i if i % 2 else i + 0.5,  # a JSON integer is a valid float
+            "j": {"t": texts[i % len(texts)]} if i % 4 else None,
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("nul", [False, True])
+@pytest.mark.parametrize("n", [1, 31, 32, 100])
+def test_flat_columns_round_trip_in_any_batch_size(n: int, nul: bool) -> None:
+    codec = BatchCodec(FLAT)
+    records = _flat(n, nul)
+    batch = codec.decode(json.dumps(records).encode())
+    assert batch.schema == codec.arrow_schema
+    rows = codec.to_records(batch)
+    for record, row in zip(records, rows, strict=True):
+        assert row["s"] == record["s"]
+        assert row["maybe_s"] == record["maybe_s"]
+        assert row["i"] == record["i"]
+        assert row["maybe_i"] == record["maybe_i"]
+        assert row["f"] == float(record["f"])  # type: ignore[arg-type]
+        assert isinstance(row["f"], float)
+        assert row["j"] == record["j"]
+
+
+@pytest.mark.parametrize("n", [5, 100])
+def test_an_integer_beyond_int64_names_its_record(n: int) -> None:
+    records = _flat(n, nul=False)
+    records[3]["i"] = 2**63
+    with pytest.raises(ValidationError, match="Integer out of range for int64") as info:
+        BatchCodec(FLAT).decode(json.dumps(records).encode())
+    assert info.value.errors == [{"index": 3, "path": "$", "message": "Integer out of range for int64"}]
