@@ -67,6 +67,7 @@ def build_app(
     max_body: int = DEFAULT_MAX_BODY,
     token: str | None = None,
     wait_budget: float = DEFAULT_WAIT_BUDGET,
+    group_single: bool = True,
 ) -> web.Application:
     """Builds the HTTP application over a :class:`~cascade_rt.ingest.ServerState`.
 
@@ -77,6 +78,10 @@ def build_app(
             ``CASCADE_INGEST_TOKEN`` (unset or empty: no token); ``""`` turns the check off
             even when the variable is set.
         wait_budget: seconds a request may wait for admission into its sink before 503.
+        group_single: decode and submit one-object bodies that arrive in the same event-loop
+            turn as one batch, acknowledging each once the batch is durable (a group holding an
+            invalid body falls back to one request at a time, so every answer and dead letter
+            stays the request's own). False submits every request alone.
 
     Raises:
         ValueError: ``max_body`` or ``wait_budget`` not positive.
@@ -87,7 +92,7 @@ def build_app(
         raise ValueError(f"wait_budget must be a positive number of seconds, got {wait_budget!r}")
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
-    ingest = IngestHandler(state, max_body=max_body, token=token, wait_budget=wait_budget)
+    ingest = IngestHandler(state, max_body=max_body, token=token, wait_budget=wait_budget, coalesce=group_single)
     register_actor_tree(state.registry, state.tree)
 
     async def health(request: web.Request) -> web.Response:

@@ -10,7 +10,8 @@ A :class:`Stream` is spawned into an actor system as a small supervision tree::
 
 In memory, ``publish`` splits a batch by key (``partition_batch``), hands each part to its
 partition's worker and returns once every part went through the sink, the transforms and the
-consumers. On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
+consumers (a stream with neither transforms nor consumers whose sink is a table writer's queue
+hands each batch whole to one worker in turn: the writer is one committer anyway). On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
 actor then reads them back and delivers them, committing offsets after the sink returned.
 """
 
@@ -250,10 +251,24 @@ class Stream:
             self.log.append(batch)
             return []
         self._spread += 1
-        parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
+        if self._whole_batches():
+            # Only a queueing sink (one table writer) and nothing per record: splitting by key
+            # would only cut the batch into smaller writes to the same single committer. It goes
+            # whole to one worker in turn (per-key order holds: publish returns once the worker
+            # queued it, and the writer commits in queue order).
+            parts = [(self._spread % self.parallelism, batch)]
+        else:
+            parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
         self.log.append(batch)
         self._published += batch.num_rows
         return await self.dispatch(parts)
+
+    def _whole_batches(self) -> bool:
+        """Whether a memory stream hands batches on unsplit: no transforms and no consumers, and
+        a sink that queues (has ``enqueue``, returning a waiter) rather than writing in the call."""
+        if self.transforms or self.consumers or self.sink is None:
+            return False
+        return getattr(self.sink, "enqueue", None) is not None
 
     async def publish_records(self, records: Iterable[Any]) -> None:
         """Decode ``records`` (dicts or schema instances) with the schema and :meth:`publish` them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
@@ -9,7 +10,8 @@ import logging
 import anyio
 import pytest
 
-from cascade_rt.ingest import Backpressure, Unavailable
+from cascade_rt.ingest import Backpressure, StaticState, Unavailable
+from cascade_rt.ingest._handler import IngestHandler, _one_object
 
 from ._doubles import RecordingEndpoint
 
@@ -297,3 +299,105 @@ async def test_endpoint_with_a_bare_submit_signature_is_called_without_a_budget(
     async with make_server([endpoint]) as server, server.post("/ingest/events", ARRAY) as response:
         assert (response.status, await response.json()) == (200, {"accepted": 5})
     assert len(endpoint.batches) == 1
+
+
+# -- one-object bodies that arrive together are decoded and submitted together -------------------
+
+
+def _handler(endpoint: RecordingEndpoint, **options: object) -> tuple[IngestHandler, object]:
+    state = StaticState([endpoint])
+    state.set_ready()
+    handler = IngestHandler(state, max_body=1 << 20, token=None, wait_budget=0.05, **options)  # type: ignore[arg-type]
+    return handler, handler._routes[("events", None)]
+
+
+def _one(i: int, value: object = 1.5) -> bytes:
+    return json.dumps({"id": str(i), "name": f"n{i}", "value": value}).encode()
+
+
+async def test_one_object_bodies_of_one_loop_turn_go_as_one_batch_and_each_is_acknowledged(schema):
+    endpoint = RecordingEndpoint("events", schema)
+    handler, route = _handler(endpoint)
+    with anyio.fail_after(10):
+        responses = await asyncio.gather(*(handler._ingest_together(route, _one(i)) for i in range(5)))
+    assert [(r.status, json.loads(r.body)) for r in responses] == [(200, {"accepted": 1})] * 5
+    assert [b.num_rows for b in endpoint.batches] == [5]
+    assert endpoint.batches[0].column("id").to_pylist() == ["0", "1", "2", "3", "4"]
+
+
+async def test_a_group_is_acknowledged_only_once_it_is_durable(schema):
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.durable = anyio.Event()
+    handler, route = _handler(endpoint)
+    with anyio.fail_after(10):
+        tasks = [asyncio.ensure_future(handler._ingest_together(route, _one(i))) for i in range(3)]
+        await endpoint.admitted.wait()
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in tasks)
+        endpoint.durable.set()
+        responses = await asyncio.gather(*tasks)
+    assert [r.status for r in responses] == [200, 200, 200]
+
+
+async def test_a_group_with_an_invalid_body_is_answered_body_by_body(schema):
+    endpoint = RecordingEndpoint("events", schema)
+    handler, route = _handler(endpoint)
+    bodies = [_one(0), _one(1, value="x"), _one(2)]
+    with anyio.fail_after(10):
+        outcomes = await asyncio.gather(*(handler._ingest_together(route, b) for b in bodies))
+    assert outcomes == [None, None, None]  # each body is then ingested alone, as any other request
+
+
+async def test_a_refused_group_answers_503_to_every_member(schema):
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.gate = anyio.Event()  # never opens: admission never succeeds
+    handler, route = _handler(endpoint)
+    with anyio.fail_after(10):
+        responses = await asyncio.gather(*(handler._ingest_together(route, _one(i)) for i in range(3)))
+    assert [(r.status, json.loads(r.body)) for r in responses] == [
+        (503, {"error": "ingest API 'events' is at capacity"})
+    ] * 3
+    assert endpoint.batches == []
+
+
+async def test_concurrent_one_object_requests_each_get_their_own_answer_and_dead_letters(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+    bad = [b'{"id": 7, "name": "x", "value": 1}', b'{"id": "8", "name": "y", "value": "v"}']
+    good = [_one(i) for i in range(6)]
+
+    async def post(server: object, body: bytes) -> tuple[int, object]:
+        async with server.post("/ingest/events", body) as response:  # type: ignore[attr-defined]
+            return response.status, await response.json()
+
+    with anyio.fail_after(20):
+        async with make_server([endpoint]) as server:
+            answers = await asyncio.gather(*(post(server, b) for b in [*good[:3], *bad, *good[3:]]))
+    assert [a for a in answers if a[0] == 200] == [(200, {"accepted": 1})] * 6
+    assert answers[3] == (400, {"error": "1 invalid record(s); nothing was accepted",
+                                "details": [{"index": 0, "path": "$.id", "message": "Expected `str`, got `int`"}]})
+    assert answers[4] == (400, {"error": "1 invalid record(s); nothing was accepted",
+                                "details": [{"index": 0, "path": "$.value", "message": "Expected `float`, got `str`"}]})
+    assert sorted(i for b in endpoint.batches for i in b.column("id").to_pylist()) == [str(i) for i in range(6)]
+    assert sorted(body for body, _, _ in endpoint.rejected) == sorted(bad)
+
+
+@pytest.mark.parametrize(
+    ("body", "alone"),
+    [(b'{"id": "1"}', False), (b'  {"id": "1"}', True), (b'{"id": "1"},{"id": "2"}', True),
+     (b'{"id":\n"1"}', True), (b'[{"id": "1"}]', True), (b'{"id": "1"', True)],
+)
+def test_only_bodies_of_exactly_one_object_on_one_line_are_grouped(body, alone):
+    assert _one_object(body) is not alone
+
+
+async def test_grouping_can_be_turned_off(make_server, schema):
+    endpoint = RecordingEndpoint("events", schema)
+
+    async def post(server: object, i: int) -> int:
+        async with server.post("/ingest/events", _one(i)) as response:  # type: ignore[attr-defined]
+            return response.status
+
+    with anyio.fail_after(10):
+        async with make_server([endpoint], group_single=False) as server:
+            assert await asyncio.gather(*(post(server, i) for i in range(4))) == [200] * 4
+    assert [b.num_rows for b in endpoint.batches] == [1, 1, 1, 1]

@@ -20,6 +20,7 @@ from cascade_rt.stream import (
     spawn_dead_letter_queue,
     spawn_stream,
 )
+from cascade_rt.stream._types import wait_all
 
 pytestmark = pytest.mark.anyio
 
@@ -300,3 +301,62 @@ def test_kafka_backend_rejects_bad_settings() -> None:
         KafkaBackend("")
     with pytest.raises(ValueError, match=r"publish_timeout must be > 0 seconds, got 0"):
         KafkaBackend("127.0.0.1:9", publish_timeout=0)
+
+
+class QueueingSink:
+    """A sink that queues (like a table writer): ``enqueue`` returns a promise completed later."""
+
+    def __init__(self) -> None:
+        self.batches: list[pa.RecordBatch] = []
+        self.promises: list[actors.Promise[None]] = []
+        self.entered = anyio.Event()
+
+    async def __call__(self, batch: pa.RecordBatch) -> None:
+        await (await self.enqueue(batch)).wait()
+
+    async def enqueue(self, batch: pa.RecordBatch) -> actors.Promise[None]:
+        self.batches.append(batch)
+        self.promises.append(actors.Promise())
+        self.entered.set()
+        return self.promises[-1]
+
+
+async def test_queueing_sink_without_transforms_gets_each_batch_whole_and_publish_waits_for_it(
+    system: actors.ActorSystem,
+) -> None:
+    sink = QueueingSink()
+    stream = await spawn_stream(system, name="direct", schema=EVENTS, parallelism=4, sink=sink)
+    done: list[bool] = []
+
+    async def publish() -> None:
+        await stream.publish(events(100, keys=10))
+        done.append(True)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(publish)
+            await sink.entered.wait()
+            await anyio.wait_all_tasks_blocked()
+            assert done == []
+            sink.promises[0].set_result(None)
+    assert done == [True]
+    assert [b.num_rows for b in sink.batches] == [100]
+    stats = stream.statistics()
+    assert (stats.published, stats.delivered, stats.failures) == (100, 100, 0)
+
+
+async def test_queueing_sink_with_a_consumer_still_gets_one_partition_per_batch(system: actors.ActorSystem) -> None:
+    sink = QueueingSink()
+    seen: list[str] = []
+    stream = await spawn_stream(system, name="split", schema=EVENTS, parallelism=4, sink=sink)
+    stream.add_consumer(lambda e: seen.append(e.id))
+    with anyio.fail_after(10):
+        publishing = stream.submit(events(100, keys=10))
+        waiters = await publishing
+        for promise in sink.promises:
+            promise.set_result(None)
+        await wait_all(waiters)
+    assert len(sink.batches) > 1
+    for batch in sink.batches:
+        assert len({partition_for_key(key, 4) for key in batch.column("id").to_pylist()}) == 1
+    assert len(seen) == 100

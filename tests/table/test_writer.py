@@ -10,6 +10,7 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.types import ListType, NestedField, StringType
 
 from actors import ActorSystem, Backoff, Promise
 from cascade_rt.table import (
@@ -26,7 +27,7 @@ from cascade_rt.table import (
     open_catalog,
     read_branch,
 )
-from cascade_rt.table._writer import commit_due
+from cascade_rt.table._writer import commit_due, eager_commit_due
 
 Rows = Callable[..., pa.Table]
 
@@ -238,3 +239,50 @@ async def test_failed_flush_fails_its_promise(home: Path, schema: Schema, rows: 
             for promise in (write, flush):
                 with pytest.raises(OSError, match=r"disk full \(test\)"):
                     await promise.wait()
+
+
+@pytest.mark.anyio
+async def test_min_interval_commits_an_idle_write_at_once_not_after_max_delay(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(
+            TableWriter, name="w", **_opts(home, schema, max_rows=1_000_000, max_delay=600, min_interval=0.01)
+        )
+        first, second = Promise[CommitResult](), Promise[CommitResult]()
+        await ref.tell(Write(rows([1]), first))
+        with anyio.fail_after(10):  # max_delay is 600 s: only the idle rule can commit it
+            assert (await first.wait()).rows_written == 1
+            await ref.tell(Write(rows([2]), second))  # within min_interval of the first commit, or after
+            assert (await second.wait()).rows_written == 1
+        assert (await ref.ask(Stats())).commits == 2
+    assert sorted(_table(home).scan().to_arrow().column("id").to_pylist()) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("first_at", "now", "queued", "due"),
+    [(10.0, 10.01, 0, True), (10.0, 10.01, 3, False), (10.0, 10.06, 3, True), (10.0, 10.2, 0, True)],
+)
+def test_eager_commit_when_idle_or_once_the_oldest_write_waited_min_interval(
+    first_at: float, now: float, queued: int, due: bool
+) -> None:
+    assert eager_commit_due(first_at, now, lambda: queued, min_interval=0.05) is due
+
+
+def test_string_columns_are_appended_without_casting_to_large_types(home: Path, catalog: Catalog) -> None:
+    from cascade_rt.table._upsert import commit_append, conform
+
+    string_schema = Schema(
+        NestedField(1, "id", StringType(), required=True),
+        NestedField(2, "tags", ListType(3, StringType(), element_required=True), required=False),
+    )
+    table = ensure_table(catalog, "default.s", string_schema)
+    data = pa.table(
+        {"id": pa.array(["a", "b"], pa.string()), "tags": pa.array([["x"], None], pa.list_(pa.string()))},
+        schema=pa.schema([pa.field("id", pa.string(), nullable=False),
+                          pa.field("tags", pa.list_(pa.field("element", pa.string(), nullable=False)))]),
+    )
+    assert conform(data, table, exact=False) is data
+    assert conform(data, table).schema.field("id").type == pa.large_string()
+    assert commit_append(table, data).rows_written == 2
+    assert table.scan().to_arrow().column("tags").to_pylist() == [["x"], None]
