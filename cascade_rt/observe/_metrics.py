@@ -156,20 +156,14 @@ class ActorTreeCollector(Collector):
             return
         labels = ["actor", "kind"]
         families: list[Metric] = []
-        for key, name, doc in _GAUGES:
-            gauge = GaugeMetricFamily(name, doc, labels=labels)
-            for actor in actors:
-                value = _number(actor.get(key))
-                if value is not None:
-                    gauge.add_metric(_labels(actor), value)
-            families.append(gauge)
-        for key, name, doc in _COUNTERS:
-            counter = CounterMetricFamily(name, doc, labels=labels)
-            for actor in actors:
-                value = _number(actor.get(key))
-                if value is not None:
-                    counter.add_metric(_labels(actor), value)
-            families.append(counter)
+        for family, specs in ((GaugeMetricFamily, _GAUGES), (CounterMetricFamily, _COUNTERS)):
+            for key, name, doc in specs:
+                metric = family(name, doc, labels=labels)
+                for actor in actors:
+                    value = _number(actor.get(key))
+                    if value is not None:
+                        metric.add_metric(_labels(actor), value)
+                families.append(metric)
         state = GaugeMetricFamily("cascade_actor_state", "1 for the actor's current state.",
                                   labels=[*labels, "state"])
         for actor in actors:

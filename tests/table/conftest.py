@@ -54,3 +54,14 @@ def _rows(ids: list[int], tag: str = "v") -> pa.Table:
 def rows() -> Callable[..., pa.Table]:
     """``rows(ids, tag="v")``: rows of the fixture schema; name is tag+id, value the id as float."""
     return _rows
+
+
+@pytest.fixture
+def composite_schema() -> Schema:
+    """A table keyed on (region, id)."""
+    return Schema(
+        NestedField(1, "region", StringType(), required=True),
+        NestedField(2, "id", LongType(), required=True),
+        NestedField(3, "v", DoubleType()),
+        identifier_field_ids=[1, 2],
+    )

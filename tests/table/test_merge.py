@@ -190,16 +190,8 @@ def test_v1_table_upserts_copy_on_write(catalog: Catalog, schema: Schema, rows: 
     assert table.scan().to_arrow().num_rows == 11
 
 
-def test_merge_on_read_composite_keys(catalog: Catalog) -> None:
-    from pyiceberg.types import DoubleType, LongType, NestedField, StringType
-
-    schema = Schema(
-        NestedField(1, "region", StringType(), required=True),
-        NestedField(2, "id", LongType(), required=True),
-        NestedField(3, "v", DoubleType()),
-        identifier_field_ids=[1, 2],
-    )
-    table = ensure_table(catalog, "default.c", schema)
+def test_merge_on_read_composite_keys(catalog: Catalog, composite_schema: Schema) -> None:
+    table = ensure_table(catalog, "default.c", composite_schema)
     regions = ["eu", "us"] * 20
     commit_append(table, pa.table({"region": regions, "id": list(range(40)), "v": [0.0] * 40}))
     result = commit_upsert(

@@ -98,14 +98,8 @@ def test_duplicates_within_one_upsert_last_wins(catalog: Catalog, schema: Schema
     assert _sorted(table.scan().to_arrow(), "id")[0] == {"id": 1, "name": "new", "value": 2.0}
 
 
-def test_composite_keys_replace_only_exact_matches(catalog: Catalog) -> None:
-    schema = Schema(
-        NestedField(1, "region", StringType(), required=True),
-        NestedField(2, "id", LongType(), required=True),
-        NestedField(3, "v", DoubleType()),
-        identifier_field_ids=[1, 2],
-    )
-    table = ensure_table(catalog, "default.c", schema)
+def test_composite_keys_replace_only_exact_matches(catalog: Catalog, composite_schema: Schema) -> None:
+    table = ensure_table(catalog, "default.c", composite_schema)
     commit_upsert(table, pa.table({"region": ["eu", "eu", "us"], "id": [1, 2, 1], "v": [1.0, 2.0, 3.0]}), ["region", "id"])
     result = commit_upsert(
         table, pa.table({"region": ["us", "us"], "id": [1, 2], "v": [30.0, 40.0]}), ["region", "id"]
