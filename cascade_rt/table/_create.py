@@ -35,6 +35,16 @@ PartitionBy = Sequence[tuple[str, str]] | PartitionSpec | None
 ``hour``, ``bucket[N]``, ``truncate[N]``; or a ready ``PartitionSpec`` over the declared ids."""
 
 
+TABLE_PROPERTIES = {
+    "format-version": "2",
+    # zstd at level 1: group commits write Parquet on the ingest path; level 1 costs about a third
+    # less CPU than pyiceberg's default level here, for files of about the same size.
+    "write.parquet.compression-codec": "zstd",
+    "write.parquet.compression-level": "1",
+}
+"""Properties of every table cascade-rt creates (v2, for merge-on-read deletes)."""
+
+
 def parse_partition_by(schema: Schema, partition_by: PartitionBy) -> list[tuple[str, Transform[object, object], str]]:
     """Normalise ``partition_by`` to ``(source field name, transform, partition field name)``.
 
@@ -129,7 +139,7 @@ def ensure_table(
         table = catalog.load_table(identifier)
     except NoSuchTableError:
         try:
-            table = catalog.create_table(identifier, schema, properties={"format-version": "2"})
+            table = catalog.create_table(identifier, schema, properties=TABLE_PROPERTIES)
         except TableAlreadyExistsError:
             table = catalog.load_table(identifier)
         else:
