@@ -153,7 +153,7 @@ class PoolRef(ActorRef):
                 best, best_load = w, load
         return best
 
-    async def tell(self, message: Any, *, key: Any = None) -> None:  # type: ignore[override]
+    async def tell(self, message: Any, *, key: Any = None) -> None:
         """Route ``message`` to a worker and ``tell`` it (skips the checkpoint when there is room)."""
         if key is not None and (n := self._keyed_n):
             ref = self._workers[hash(key) % n]  # route() inlined: this is the hot path
@@ -163,11 +163,11 @@ class PoolRef(ActorRef):
             return
         await ref._cell.put_slow(message)
 
-    def tell_nowait(self, message: Any, *, key: Any = None) -> None:  # type: ignore[override]
+    def tell_nowait(self, message: Any, *, key: Any = None) -> None:
         """Route ``message`` to a worker and ``tell_nowait`` it."""
         self.route(key).tell_nowait(message)
 
-    async def ask(  # type: ignore[override]
+    async def ask(
         self, message: Any, *, key: Any = None, timeout: float | None = DEFAULT_ASK_TIMEOUT  # noqa: ASYNC109  (the timeout is part of the contract)
     ) -> Any:
         """Route ``message`` to a worker and ``ask`` it."""

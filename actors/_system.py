@@ -8,8 +8,9 @@ from typing import Any
 
 import anyio
 
-from ._cell import Cell, current_cell, make_factory
+from ._cell import Cell, make_factory
 from ._deadletters import DeadLetters
+from ._delivery import current_cell
 from ._mailbox import DEFAULT_MAILBOX, Mailbox
 from ._promise import Deadlines, running_loop
 from ._ref import ActorRef

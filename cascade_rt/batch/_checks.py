@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,7 +36,7 @@ def _scalar(value: Any, typ: pa.DataType) -> pa.Scalar:
 
 def _failures(ok: pa.Array) -> list[int]:
     bad = pc.invert(pc.fill_null(ok, True))
-    return pc.indices_nonzero(bad).to_pylist()
+    return cast("list[int]", pc.indices_nonzero(bad).to_pylist())
 
 
 def _bounds_check(name: str, kind: str, bounds: dict[str, Any]) -> BatchCheck:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 import numpy as np
@@ -121,7 +121,7 @@ def _json_builder(node: TypeNode) -> Builder:
 
 def _datetime_converter(nullable: bool) -> Callable[[list[Any]], list[Any]]:
     aware = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-    typ = list[aware | None] if nullable else list[aware]  # type: ignore[valid-type]
+    typ = list[aware | None] if nullable else list[aware]
 
     def convert(values: list[Any]) -> list[Any]:
         return msgspec.convert(values, typ)
@@ -331,4 +331,4 @@ def build_extractor(types: StructTypes) -> Callable[[list[Any]], tuple[list[pa.A
                 lines.append(f"    suspects.append({field.name!r})")
     lines.append("    return [" + ", ".join(f"b{i}(c{i})" for i in range(len(node.fields))) + "], suspects")
     exec(compile("\n".join(lines), f"<cascade_rt extract {node.name}>", "exec"), namespace)
-    return namespace["extract"]
+    return cast("Callable[[list[Any]], tuple[list[Any], list[str]]]", namespace["extract"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pyarrow as pa
@@ -56,7 +56,7 @@ class RecordConverter:
             batch: a batch (or table) of this schema.
             raw_json: keep JSON-text fields as ``msgspec.Raw`` (for re-encoding) instead of parsing.
         """
-        rows = batch.to_pylist()
+        rows = cast("list[dict[str, Any]]", batch.to_pylist())
         fix = self._fix[raw_json]
         if fix is not None:
             for row in rows:

@@ -8,6 +8,7 @@ schemas and the JSON Schema are built from one place.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -83,7 +84,7 @@ class TypeNode:
     py: Any = None
     doc: str | None = None
 
-    def walk(self):
+    def walk(self) -> Iterator[TypeNode]:
         """Yield this node and every node nested in it."""
         yield self
         if self.item is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import cascade_rt
 
@@ -57,7 +57,7 @@ def _hoist(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     for sub in defs.values():
         rewrite(sub)
     schema.pop("$schema", None)
-    return rewrite(schema)
+    return cast("dict[str, Any]", rewrite(schema))
 
 
 def _record_ref(endpoint: IngestEndpoint, components: dict[str, Any]) -> dict[str, Any]:

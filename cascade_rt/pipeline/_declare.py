@@ -30,7 +30,7 @@ class Declaration(Generic[T]):
     config: Any
     resource_name: str
 
-    def __class_getitem__(cls, schema: Any) -> Any:  # type: ignore[override]
+    def __class_getitem__(cls, schema: Any) -> Any:
         if isinstance(schema, TypeVar):
             return super().__class_getitem__(schema)  # type: ignore[misc]
         key = (cls, schema)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from .._registry import Registry
 from ._config import DeadLetterQueueConfig, IngestConfig, OlapConfig, StreamConfig
@@ -175,7 +175,7 @@ class IngestApi(Declaration[T], Generic[T]):
 
     @property
     def format(self) -> str | None:
-        return self.config.format
+        return cast("str | None", self.config.format)
 
 
 class DeadLetterQueue(Declaration[T], Generic[T]):

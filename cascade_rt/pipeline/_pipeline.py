@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 
@@ -105,11 +105,11 @@ class IngestPipeline(Declaration[T], Generic[T]):
 
     @property
     def version(self) -> str | None:
-        return self.config.version
+        return cast("str | None", self.config.version)
 
     @property
     def metadata(self) -> dict[str, Any] | None:
-        return self.config.metadata
+        return cast("dict[str, Any] | None", self.config.metadata)
 
     def _forget_parts(self) -> None:
         for part in (self.dead_letter_queue, self.table, self.stream, self.ingest_api):

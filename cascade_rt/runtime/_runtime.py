@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.to_thread
@@ -358,17 +358,17 @@ class Runtime:
                 await endpoint.reject_records(records, exc.errors)
                 raise
             await endpoint.submit(batch)
-            return batch.num_rows
+            return cast("int", batch.num_rows)
         if name in self.streams:
             target = self.streams[name]
             batch = target.schema.decode_records(records)
             await target.publish(batch)
-            return batch.num_rows
+            return cast("int", batch.num_rows)
         decl = self.registry.get("table", name)
         if decl is not None and name in self.tables:
             batch = decl.schema.decode_records(records)
             await self.tables[name](batch)
-            return batch.num_rows
+            return cast("int", batch.num_rows)
         raise UnknownDefinition("pipeline, ingest API, stream or table", name,
                                 [*self.endpoints, *self.streams, *self.tables])
 

@@ -111,14 +111,14 @@ def model_node(cls: type, nested: _Nested | None = None) -> TypeNode:
     for name, info in cls.model_fields.items():  # type: ignore[attr-defined]
         tp = info.annotation
         if info.metadata:
-            tp = Annotated[(tp, *info.metadata)]  # type: ignore[valid-type]
+            tp = Annotated[(tp, *info.metadata)]
         r = resolve(tp, cls.__name__, name, nested)
         if info.is_required():
             default = NO_DEFAULT
         elif info.default is not PydanticUndefined:
             default = info.default
         else:
-            default = info.default_factory()  # type: ignore[call-arg,misc]
+            default = info.default_factory()
         examples: tuple[Any, ...] = tuple(info.examples or ()) or r.examples
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         if not examples and "example" in extra:

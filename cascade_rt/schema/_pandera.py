@@ -38,7 +38,7 @@ def _normalize(tp: Any) -> Any:
     """Map Pandera, pandas and polars dtype annotations onto the Python types of the mapping."""
     origin = typing.get_origin(tp)
     if origin is Annotated:
-        return Annotated[(_normalize(typing.get_args(tp)[0]), *tp.__metadata__)]  # type: ignore[valid-type]
+        return Annotated[(_normalize(typing.get_args(tp)[0]), *tp.__metadata__)]
     if origin is not None and getattr(origin, "__name__", "") == "Series":
         return _normalize(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):

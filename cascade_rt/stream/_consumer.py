@@ -44,8 +44,8 @@ MAX_ROUNDS_IN_FLIGHT = 16
 
 def _decode_body(schema: Any, body: bytes) -> pa.RecordBatch:
     if hasattr(schema, "decode_ndjson"):
-        return schema.decode_ndjson(body)  # type: ignore[no-any-return]
-    return schema.decode(body, "NDJSON")  # type: ignore[no-any-return]
+        return schema.decode_ndjson(body)
+    return schema.decode(body, "NDJSON")
 
 
 def decode_values(

@@ -67,7 +67,7 @@ class DeadLetterQueue(Stream):
             await self.publish(self.schema.decode_records(letters))
         return letters
 
-    def read(self, limit: int | None = None) -> list[DeadLetterRecord]:  # type: ignore[override]
+    def read(self, limit: int | None = None) -> list[DeadLetterRecord]:
         """The retained dead letters, oldest first (the newest ``limit`` of them)."""
         table = super().read(limit)
         return [letter for batch in table.to_batches() for letter in self.schema.to_objects(batch)]

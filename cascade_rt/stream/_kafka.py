@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import anyio
 import numpy as np
@@ -122,7 +123,7 @@ async def ensure_topic(
         if topic == name and code not in (0, 36):
             message = rest[0] if rest else ""
             raise KafkaError(f"creating topic {name!r} failed with error code {code}: {message}")
-    return code != 36
+    return cast("bool", code != 36)
 
 
 async def topic_partition_count(bootstrap: str, name: str, *, request_timeout: float = 10.0) -> int:

@@ -84,7 +84,7 @@ def resolve_schema(schema: Any) -> StreamSchema:
     if isinstance(schema, type):
         from cascade_rt.schema import RecordSchema
 
-        return RecordSchema.of(schema)  # type: ignore[no-any-return]
+        return RecordSchema.of(schema)
     raise TypeError(
         f"a stream needs a RecordSchema or a schema class (msgspec Struct, pydantic model), got {schema!r}"
     )

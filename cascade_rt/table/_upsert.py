@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -79,9 +80,9 @@ def same_layout(a: pa.DataType, b: pa.DataType) -> bool:
     if a == b:
         return True
     if pa.types.is_string(a) or pa.types.is_large_string(a):
-        return pa.types.is_string(b) or pa.types.is_large_string(b)
+        return cast("bool", pa.types.is_string(b) or pa.types.is_large_string(b))
     if pa.types.is_binary(a) or pa.types.is_large_binary(a):
-        return pa.types.is_binary(b) or pa.types.is_large_binary(b)
+        return cast("bool", pa.types.is_binary(b) or pa.types.is_large_binary(b))
     if pa.types.is_list(a) or pa.types.is_large_list(a):
         if not (pa.types.is_list(b) or pa.types.is_large_list(b)):
             return False
@@ -185,7 +186,7 @@ def _distinct_count(data: pa.Table, keys: Sequence[str]) -> int:
     if _int_key(data, keys):
         ordered = np.sort(data.column(keys[0]).to_numpy())
         return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1 if ordered.size else 0
-    return data.group_by(list(keys), use_threads=False).aggregate([]).num_rows
+    return cast("int", data.group_by(list(keys), use_threads=False).aggregate([]).num_rows)
 
 
 def _check_keys(columns: Sequence[str], keys: Sequence[str]) -> list[str]:
