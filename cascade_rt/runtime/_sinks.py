@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -105,9 +105,10 @@ class PipelineEndpoint:
             else:
                 await self.target(batch)
         except Exception as exc:
-            if _is_unavailable(exc):
-                raise Unavailable(self.name, str(exc)) from exc
-            raise
+            # Nothing of this batch was acknowledged: the client may retry (503), whatever failed.
+            if not _is_unavailable(exc):
+                log.warning("ingest API %r: delivery failed: %r", self.name, exc)
+            raise Unavailable(self.name, f"the write did not complete: {exc}") from exc
 
     async def reject(self, body: bytes, errors: list[dict[str, Any]], fmt: str) -> None:
         """Sends the invalid records of a rejected request, each with its error, to the DLQ."""
@@ -160,6 +161,3 @@ def _is_unavailable(exc: BaseException) -> bool:
 
     return isinstance(exc, (StreamUnavailable, actors.ActorStopped))
 
-
-def flatten(items: Iterable[Iterable[Any]]) -> list[Any]:
-    return [x for group in items for x in group]

@@ -99,3 +99,41 @@ async def test_observability_endpoints_describe_the_running_tree(registry: Regis
             async with http.get("/openapi.json") as resp:
                 spec = await resp.json()
             assert "/ingest/Observed" in spec["paths"]
+
+
+async def test_a_writer_crash_answers_503_never_500_and_keeps_every_acknowledged_row(
+    registry: Registry, home: Path
+) -> None:
+    import anyio
+    import pyarrow as pa
+
+    from cascade_rt.table._writer import Write
+
+    IngestPipeline[Event]("Fragile", {"table": True, "stream": False, "ingest_api": True}, registry=registry)
+    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        writer = rt.tables["Fragile"].writer
+        statuses: list[int] = []
+        acknowledged: set[str] = set()
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            async def client(k: int) -> None:
+                for j in range(6):
+                    batch = events(1, start=k * 100 + j)
+                    async with http.post("/ingest/Fragile", data=orjson.dumps(batch)) as resp:
+                        statuses.append(resp.status)
+                        if resp.status == 200:
+                            acknowledged.add(batch[0]["id"])
+
+            async with anyio.create_task_group() as tg:
+                for k in range(4):
+                    tg.start_soon(client, k)
+                # A batch of the wrong type, with no one waiting on it, crashes the writer.
+                await writer.tell(Write(pa.record_batch({"id": ["x"], "at": ["?"], "value": ["?"]})))
+        from cascade_rt.observe import walk_tree
+
+        table = next(n for n in walk_tree(rt.tree()) if n["path"].endswith("Fragile/table"))
+        assert table["restarts"] >= 1
+        assert table["state"] == "running"
+        assert set(statuses) <= {200, 503}
+        assert len(statuses) == 24
+        assert acknowledged <= set(rt.table("Fragile")["id"].to_pylist())
