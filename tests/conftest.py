@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 _BACKENDS = [
@@ -14,7 +16,7 @@ _BACKENDS = [
 @pytest.fixture(params=_BACKENDS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     """All anyio backends; tests that need asyncio-only libraries override this."""
-    return request.param
+    return cast("tuple[str, dict[str, object]]", request.param)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 __all__ = ("KEY", "Key", "KeyMarker")
 
@@ -22,7 +22,10 @@ class KeyMarker:
 KEY = KeyMarker()
 
 
-class Key:
+_T = TypeVar("_T")
+
+
+class _Key:
     """Marks a key field: ``id: Key[str]`` is ``id: Annotated[str, KEY]``.
 
     Key fields are the table's identifier fields (its dedup key) and the stream's message key.
@@ -37,3 +40,13 @@ class Key:
 
     def __class_getitem__(cls, item: Any) -> Any:
         return Annotated[item, KEY]
+
+
+# Type checkers see ``Key[str]`` as what it is at run time, ``Annotated[str, KEY]``, so a field
+# declared ``id: Key[str]`` takes a plain ``str``; at run time ``Key`` stays a class with that
+# ``__class_getitem__``.
+if TYPE_CHECKING:
+    Key: TypeAlias = Annotated[_T, KEY]
+else:
+    Key = _Key
+    Key.__name__ = Key.__qualname__ = "Key"

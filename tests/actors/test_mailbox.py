@@ -6,12 +6,12 @@ import anyio
 import pytest
 from actor_helpers import Gated
 
-from actors import ActorSystem, DeadLetter, Mailbox, MailboxFull, Overflow
+from actors import ActorRef, ActorSystem, DeadLetter, Mailbox, MailboxFull, Overflow
 
 pytestmark = pytest.mark.anyio
 
 
-async def _blocked_actor(system: ActorSystem, overflow: Overflow, log: list[object]):
+async def _blocked_actor(system: ActorSystem, overflow: Overflow, log: list[object]) -> tuple[ActorRef, anyio.Event]:
     """An actor stuck on its first message (``0``) with a mailbox of 2 that is full."""
     entered, gate = anyio.Event(), anyio.Event()
     ref = await system.spawn(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import cast
 
 import anyio
 import pytest
@@ -21,7 +22,7 @@ class KeyWorker(Actor):
     async def receive(self, message: object) -> object:
         if message == "sync":
             return self.name
-        key, seq = message  # type: ignore[misc]
+        key, seq = cast("tuple[str, int]", message)
         if seq < 0:
             raise RuntimeError(f"bad seq for {key}")
         self.log.append((self.name, key, seq))
@@ -35,10 +36,10 @@ async def _sync(pool: PoolRef) -> None:
 
 async def test_key_hash_keeps_per_key_order_across_8_workers(system: ActorSystem) -> None:
     log: list[tuple[str, str, int]] = []
-    pool = await system.spawn(
+    pool = cast("PoolRef", await system.spawn(
         Pool, name="pool", factory=KeyWorker, size=8, router="key_hash", log=log,
         worker_mailbox=Mailbox(capacity=16),
-    )
+    ))
     keys = [f"customer-{k}" for k in range(40)]
     with anyio.fail_after(10):
         for seq in range(30):
@@ -58,13 +59,13 @@ async def test_key_hash_keeps_per_key_order_across_8_workers(system: ActorSystem
 
 async def test_round_robin_spreads_evenly(system: ActorSystem) -> None:
     log: list[tuple[str, str, int]] = []
-    pool = await system.spawn(Pool, name="pool", factory=KeyWorker, size=4, log=log)
+    pool = cast("PoolRef", await system.spawn(Pool, name="pool", factory=KeyWorker, size=4, log=log))
     assert pool.router == "round_robin"
     for seq in range(40):
         pool.tell_nowait(("k", seq))
     with anyio.fail_after(5):
         await _sync(pool)
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for worker, _, _ in log:
         counts[worker] += 1
     assert dict(counts) == {"0": 10, "1": 10, "2": 10, "3": 10}
@@ -72,7 +73,7 @@ async def test_round_robin_spreads_evenly(system: ActorSystem) -> None:
 
 async def test_least_busy_avoids_the_busy_worker(system: ActorSystem) -> None:
     entered, gate = anyio.Event(), anyio.Event()
-    log: list[object] = []
+    log: list[tuple[str, object]] = []
 
     class Slow(Actor):
         async def receive(self, message: object) -> object:
@@ -82,7 +83,7 @@ async def test_least_busy_avoids_the_busy_worker(system: ActorSystem) -> None:
             log.append((self.name, message))
             return None
 
-    pool = await system.spawn(Pool, name="pool", factory=Slow, size=3, router="least_busy")
+    pool = cast("PoolRef", await system.spawn(Pool, name="pool", factory=Slow, size=3, router="least_busy"))
     await pool.workers[0].tell("block")
     await entered.wait()
     for i in range(2):  # worker 0 is busy (load 1): the idle ones take these
@@ -100,7 +101,7 @@ async def _sync_plain(pool: PoolRef) -> None:
 
 
 async def test_ask_and_key_routing_errors(system: ActorSystem) -> None:
-    pool = await system.spawn(Pool, name="pool", factory=KeyWorker, size=2, router="key_hash", log=[])
+    pool = cast("PoolRef", await system.spawn(Pool, name="pool", factory=KeyWorker, size=2, router="key_hash", log=[]))
     assert await pool.ask(("k", 7), key="k", timeout=5) == 7
     with pytest.raises(ValueError, match=r"pool `test/pool` routes by key_hash; pass key=\.\.\."):
         await pool.tell(("k", 1))
@@ -110,10 +111,10 @@ async def test_crashed_worker_restarts_without_losing_other_messages(
     system: ActorSystem, letters: list[DeadLetter]
 ) -> None:
     log: list[tuple[str, str, int]] = []
-    pool = await system.spawn(
+    pool = cast("PoolRef", await system.spawn(
         Pool, name="pool", factory=KeyWorker, size=4, router="key_hash", log=log,
         backoff=Backoff(initial=0.001, jitter=0),
-    )
+    ))
     keys = [f"k{i}" for i in range(12)]
     with anyio.fail_after(10):
         for seq in range(10):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import cast
 
 import anyio
 import anyio.lowlevel
@@ -10,7 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import Actor, ActorSystem, Backoff, DeadLetter, Mailbox, Overflow, Pool, Strategy, Supervisor
+from actors import (
+    Actor,
+    ActorSystem,
+    Backoff,
+    DeadLetter,
+    Mailbox,
+    Overflow,
+    Pool,
+    PoolRef,
+    Strategy,
+    Supervisor,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -67,7 +79,7 @@ async def test_every_message_processed_once_or_dead_lettered(
         async with ActorSystem("prop") as system:
             system.dead_letters.subscribe(letters.append)
             sup = await system.spawn(Supervisor, name="sup", max_restarts=10_000, backoff=Backoff(initial=0.0))
-            pool = await system.spawn(
+            pool = cast("PoolRef", await system.spawn(
                 Pool,
                 name="pool",
                 parent=sup,
@@ -80,7 +92,7 @@ async def test_every_message_processed_once_or_dead_lettered(
                 worker_mailbox=Mailbox(capacity=capacity, overflow=overflow),
                 processed=processed,
                 crash_ids=crash_ids,
-            )
+            ))
             for i in range(count):
                 await pool.tell(i, key=i % 7)
                 if rng.random() < 0.05:

@@ -154,7 +154,7 @@ async def test_reply_is_not_queued_behind_asker_full_mailbox(system: ActorSystem
 
 async def test_stop_from_inside_own_task_is_refused(system: ActorSystem) -> None:
     class Stopper(Actor):
-        async def receive(self, message: object) -> object:
+        async def receive(self, message: object) -> None:
             await self.ref.stop()
 
     ref = await system.spawn(Stopper, name="s")

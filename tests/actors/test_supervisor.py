@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 import pytest
@@ -48,7 +49,7 @@ class Logged(Actor):
         return f"{self.tag}:{message}"
 
 
-async def _tree_of(system: ActorSystem, strategy: Strategy, **sup: object) -> tuple[ActorRef, list[ActorRef], list[str]]:
+async def _tree_of(system: ActorSystem, strategy: Strategy, **sup: Any) -> tuple[ActorRef, list[ActorRef], list[str]]:
     events: list[str] = []
     parent = await system.spawn(Supervisor, name="sup", strategy=strategy, backoff=FAST, **sup)
     children = [
@@ -211,7 +212,7 @@ async def test_shutdown_timeout_cancels_a_stuck_child(system: ActorSystem, lette
     entered = anyio.Event()
 
     class Stuck(Actor):
-        async def receive(self, message: object) -> object:
+        async def receive(self, message: object) -> None:
             entered.set()
             await anyio.sleep_forever()
 

@@ -20,7 +20,7 @@ TREE_KEYS = {
 
 
 async def test_leaving_the_system_drains_then_stops_in_reverse_order() -> None:
-    events: list[object] = []
+    events: list[tuple[str, object]] = []
 
     class Sink(Actor):
         def __init__(self, tag: str) -> None:

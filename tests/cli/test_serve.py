@@ -11,7 +11,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,7 @@ def cli(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=120, check=check, cwd=ROOT)
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
+def post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
@@ -55,7 +57,7 @@ def wait_ready(base: str, proc: subprocess.Popen[str], deadline: float = 60.0) -
 
 
 @pytest.fixture
-def served(tmp_path: Path):
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     home = tmp_path / "home"
     port = free_port()
     env = {**os.environ, "CASCADE_KAFKA_BOOTSTRAP": ""}
@@ -73,7 +75,7 @@ def served(tmp_path: Path):
             proc.wait()
 
 
-def test_serve_acknowledges_durably_and_drains_on_sigterm(served) -> None:
+def test_serve_acknowledges_durably_and_drains_on_sigterm(served: tuple[str, subprocess.Popen[str], Path]) -> None:
     base, proc, home = served
     records = [{"id": f"k{i}", "timestamp": "2026-11-20T12:00:00Z", "value": i / 2,
                 "tags": ["a"] if i % 2 else None, "metadata": {"source": "api", "priority": i}} for i in range(40)]

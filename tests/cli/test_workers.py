@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from cascade_rt.testing import KafkaBroker
 
 
 @pytest.fixture(scope="module")
-def kafka():
+def kafka() -> Iterator[KafkaBroker]:
     with KafkaBroker() as broker:
         yield broker
 

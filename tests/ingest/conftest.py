@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import msgspec
@@ -20,7 +20,7 @@ from ._doubles import RecordingEndpoint
                         pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     """aiohttp is asyncio-only: asyncio and uvloop."""
-    return request.param
+    return cast("tuple[str, dict[str, object]]", request.param)
 
 
 class Event(msgspec.Struct):

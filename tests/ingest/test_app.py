@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import pytest
 
@@ -11,7 +13,7 @@ from cascade_rt.ingest import StaticState, build_app, serve
 pytestmark = pytest.mark.anyio
 
 
-def test_every_public_name_is_exported():
+def test_every_public_name_is_exported() -> None:
     for name in cascade_rt.ingest.__all__:
         assert getattr(cascade_rt.ingest, name) is not None
 
@@ -23,12 +25,12 @@ def test_every_public_name_is_exported():
         ({"wait_budget": -1.0}, "wait_budget must be a positive number of seconds, got -1.0"),
     ],
 )
-def test_build_app_refuses_non_positive_limits(options, message):
+def test_build_app_refuses_non_positive_limits(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_app(StaticState(), **options)
 
 
-async def test_serve_on_port_zero_returns_the_bound_port():
+async def test_serve_on_port_zero_returns_the_bound_port() -> None:
     runner, port = await serve(build_app(StaticState()), "127.0.0.1", 0)
     try:
         assert port > 0
@@ -38,7 +40,7 @@ async def test_serve_on_port_zero_returns_the_bound_port():
         await runner.cleanup()
 
 
-async def test_reuse_port_lets_two_servers_share_a_port():
+async def test_reuse_port_lets_two_servers_share_a_port() -> None:
     first, port = await serve(build_app(StaticState()), "127.0.0.1", 0, reuse_port=True)
     try:
         second, same = await serve(build_app(StaticState()), "127.0.0.1", port, reuse_port=True)
@@ -48,7 +50,7 @@ async def test_reuse_port_lets_two_servers_share_a_port():
         await first.cleanup()
 
 
-async def test_port_in_use_without_reuse_port_raises_and_cleans_up():
+async def test_port_in_use_without_reuse_port_raises_and_cleans_up() -> None:
     first, port = await serve(build_app(StaticState()), "127.0.0.1", 0)
     try:
         with pytest.raises(OSError, match="address already in use"):

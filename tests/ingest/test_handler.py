@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import logging
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pytest
@@ -15,6 +16,15 @@ from cascade_rt.ingest._handler import IngestHandler, _one_object
 
 from ._doubles import RecordingEndpoint
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    import pyarrow as pa
+    from aiohttp import web
+
+    from cascade_rt.ingest._handler import _Route
+    from cascade_rt.schema import RecordSchema
+
 pytestmark = pytest.mark.anyio
 
 ARRAY = json.dumps([{"id": str(i), "name": f"n{i}", "value": i / 2} for i in range(5)]).encode()
@@ -22,7 +32,7 @@ ONE = b'{"id": "1", "name": "a", "value": 1.5}'
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
-async def test_array_is_acknowledged_with_its_count_after_submit(make_server, schema):
+async def test_array_is_acknowledged_with_its_count_after_submit(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema, format="JSON_ARRAY")
     async with make_server([endpoint]) as server, server.post("/ingest/events", ARRAY) as response:
         assert response.status == 200
@@ -31,7 +41,7 @@ async def test_array_is_acknowledged_with_its_count_after_submit(make_server, sc
     assert endpoint.batches[0].column("value").to_pylist() == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
-async def test_json_endpoint_takes_one_object_and_refuses_an_array(make_server, schema):
+async def test_json_endpoint_takes_one_object_and_refuses_an_array(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema, format="JSON")
     async with make_server([endpoint]) as server:
         async with server.post("/ingest/events", ONE) as response:
@@ -44,7 +54,7 @@ async def test_json_endpoint_takes_one_object_and_refuses_an_array(make_server, 
     assert endpoint.rejected == [(ARRAY, body["details"], "JSON")]
 
 
-async def test_endpoint_without_format_takes_object_or_array(make_server, schema):
+async def test_endpoint_without_format_takes_object_or_array(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     async with make_server([endpoint]) as server:
         for data, count in ((ONE, 1), (ARRAY, 5)):
@@ -52,7 +62,7 @@ async def test_endpoint_without_format_takes_object_or_array(make_server, schema
                 assert (response.status, await response.json()) == (200, {"accepted": count})
 
 
-async def test_ndjson_content_type_decodes_one_record_per_line(make_server, schema):
+async def test_ndjson_content_type_decodes_one_record_per_line(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema, format="JSON")
     body = ONE + b"\n\n" + ONE.replace(b'"1"', b'"2"') + b"\n"
     async with make_server([endpoint]) as server, server.post("/ingest/events", body, headers=NDJSON) as response:
@@ -60,7 +70,7 @@ async def test_ndjson_content_type_decodes_one_record_per_line(make_server, sche
     assert endpoint.batches[0].column("id").to_pylist() == ["1", "2"]
 
 
-async def test_gzip_body_is_decompressed(make_server, schema):
+async def test_gzip_body_is_decompressed(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     async with make_server([endpoint]) as server:
@@ -68,7 +78,7 @@ async def test_gzip_body_is_decompressed(make_server, schema):
             assert (response.status, await response.json()) == (200, {"accepted": 5})
 
 
-async def test_gzip_bomb_gets_413(make_server, schema):
+async def test_gzip_bomb_gets_413(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     bomb = gzip.compress(b" " * (32 * 1024 * 1024), compresslevel=9)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
@@ -79,10 +89,10 @@ async def test_gzip_bomb_gets_413(make_server, schema):
     assert endpoint.batches == []
 
 
-async def test_body_over_the_limit_gets_413_with_or_without_content_length(make_server, schema):
+async def test_body_over_the_limit_gets_413_with_or_without_content_length(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
 
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(4):
             yield b" " * 512
 
@@ -104,13 +114,13 @@ async def test_body_over_the_limit_gets_413_with_or_without_content_length(make_
          "unsupported Content-Encoding 'br'; send gzip or identity"),
     ],
 )
-async def test_unsupported_content_type_or_encoding_gets_415(make_server, schema, headers, message):
+async def test_unsupported_content_type_or_encoding_gets_415(make_server: Callable[..., Any], schema: RecordSchema, headers: dict[str, str], message: str) -> None:
     async with make_server([RecordingEndpoint("events", schema)]) as server:
         async with server.post("/ingest/events", ONE, headers=headers) as response:
             assert (response.status, await response.json()) == (415, {"error": message})
 
 
-async def test_unknown_name_gets_404_listing_known_apis(make_server, schema):
+async def test_unknown_name_gets_404_listing_known_apis(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoints = [RecordingEndpoint("events", schema), RecordingEndpoint("orders", schema, version="2")]
     async with make_server(endpoints) as server, server.post("/ingest/nope", ONE) as response:
         assert response.status == 404
@@ -118,14 +128,14 @@ async def test_unknown_name_gets_404_listing_known_apis(make_server, schema):
                                          "known": ["/ingest/events", "/ingest/orders/2"]}
 
 
-async def test_endpoint_added_after_start_is_served(make_server, schema):
+async def test_endpoint_added_after_start_is_served(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     async with make_server([]) as server:
         server.state.add(RecordingEndpoint("late", schema))
         async with server.post("/ingest/late", ONE) as response:
             assert response.status == 200
 
 
-async def test_wrong_method_gets_405_as_json(make_server, schema):
+async def test_wrong_method_gets_405_as_json(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     async with make_server([RecordingEndpoint("events", schema)]) as server:
         async with server.get("/ingest/events") as response:
             assert response.status == 405
@@ -133,7 +143,7 @@ async def test_wrong_method_gets_405_as_json(make_server, schema):
             assert await response.json() == {"error": "Method Not Allowed"}
 
 
-async def test_versioned_endpoint_is_served_only_on_its_versioned_path(make_server, schema):
+async def test_versioned_endpoint_is_served_only_on_its_versioned_path(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     v1 = RecordingEndpoint("orders", schema, version="1.0")
     v2 = RecordingEndpoint("orders", schema, version="2.0")
     async with make_server([v1, v2]) as server:
@@ -145,7 +155,7 @@ async def test_versioned_endpoint_is_served_only_on_its_versioned_path(make_serv
     assert (len(v1.batches), len(v2.batches)) == (0, 1)
 
 
-async def test_invalid_records_reject_the_whole_request_and_only_they_reach_the_dlq(make_server, schema):
+async def test_invalid_records_reject_the_whole_request_and_only_they_reach_the_dlq(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     body = b'[{"id": "1", "name": "a", "value": 1}, {"id": 2, "name": "b", "value": 2}, ' \
            b'{"id": "3", "name": "c", "value": "x"}]'
@@ -163,7 +173,7 @@ async def test_invalid_records_reject_the_whole_request_and_only_they_reach_the_
     ]
 
 
-async def test_malformed_json_gets_400_with_a_body_level_detail(make_server, schema):
+async def test_malformed_json_gets_400_with_a_body_level_detail(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     async with make_server([RecordingEndpoint("events", schema)]) as server:
         async with server.post("/ingest/events", b"[{") as response:
             assert response.status == 400
@@ -174,7 +184,7 @@ async def test_malformed_json_gets_400_with_a_body_level_detail(make_server, sch
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer secret-but-longer"]
 )
-async def test_missing_or_wrong_token_gets_401(make_server, schema, authorization):
+async def test_missing_or_wrong_token_gets_401(make_server: Callable[..., Any], schema: RecordSchema, authorization: str | None) -> None:
     endpoint = RecordingEndpoint("events", schema)
     headers = {"Content-Type": "application/json"}
     if authorization:
@@ -187,7 +197,7 @@ async def test_missing_or_wrong_token_gets_401(make_server, schema, authorizatio
     assert endpoint.batches == []
 
 
-async def test_token_defaults_from_the_environment(make_server, schema, monkeypatch):
+async def test_token_defaults_from_the_environment(make_server: Callable[..., Any], schema: RecordSchema, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASCADE_INGEST_TOKEN", "from-env")
     async with make_server([RecordingEndpoint("events", schema)], token=None) as server:
         async with server.post("/ingest/events", ONE) as response:
@@ -197,7 +207,7 @@ async def test_token_defaults_from_the_environment(make_server, schema, monkeypa
             assert response.status == 200
 
 
-async def test_backpressure_past_the_wait_budget_gets_503_and_nothing_is_written(make_server, schema):
+async def test_backpressure_past_the_wait_budget_gets_503_and_nothing_is_written(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.gate = anyio.Event()  # never opens: admission never succeeds
     with anyio.fail_after(10):
@@ -210,7 +220,7 @@ async def test_backpressure_past_the_wait_budget_gets_503_and_nothing_is_written
     assert endpoint.batches == []
 
 
-async def test_admitted_batch_is_acknowledged_even_when_durability_outlasts_the_budget(make_server, schema):
+async def test_admitted_batch_is_acknowledged_even_when_durability_outlasts_the_budget(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.durable = anyio.Event()
     with anyio.fail_after(10):
@@ -239,7 +249,7 @@ async def test_admitted_batch_is_acknowledged_even_when_durability_outlasts_the_
          "ingest API 'events' is unavailable: its table writer failed"),
     ],
 )
-async def test_endpoint_refusals_get_503_with_retry_after(make_server, schema, error, message):
+async def test_endpoint_refusals_get_503_with_retry_after(make_server: Callable[..., Any], schema: RecordSchema, error: Backpressure | Unavailable, message: str) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.fail_with = error
     async with make_server([endpoint]) as server, server.post("/ingest/events", ONE) as response:
@@ -248,7 +258,7 @@ async def test_endpoint_refusals_get_503_with_retry_after(make_server, schema, e
         assert await response.json() == {"error": message}
 
 
-async def test_shutting_down_gets_503(make_server, schema):
+async def test_shutting_down_gets_503(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     async with make_server([endpoint]) as server:
         server.state.begin_shutdown()
@@ -259,7 +269,7 @@ async def test_shutting_down_gets_503(make_server, schema):
     assert endpoint.batches == []
 
 
-async def test_unexpected_error_gets_500_with_an_id_and_no_traceback(make_server, schema, caplog):
+async def test_unexpected_error_gets_500_with_an_id_and_no_traceback(make_server: Callable[..., Any], schema: RecordSchema, caplog: pytest.LogCaptureFixture) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.fail_with = RuntimeError("disk on fire")
     with caplog.at_level(logging.ERROR, logger="cascade_rt.ingest"):
@@ -277,11 +287,11 @@ async def test_unexpected_error_gets_500_with_an_id_and_no_traceback(make_server
     assert record.getMessage() == f"internal error {payload['id']} handling POST /ingest/events"
 
 
-async def test_schema_error_without_details_is_an_internal_error(make_server):
+async def test_schema_error_without_details_is_an_internal_error(make_server: Callable[..., Any]) -> None:
     class Broken:
         name = "Broken"
 
-        def decode(self, body, format):
+        def decode(self, body: bytes, format: str) -> Any:
             raise ValueError("decoder bug")
 
     async with make_server([RecordingEndpoint("events", Broken())]) as server:
@@ -290,9 +300,9 @@ async def test_schema_error_without_details_is_an_internal_error(make_server):
             assert (await response.json())["error"] == "internal error"
 
 
-async def test_endpoint_with_a_bare_submit_signature_is_called_without_a_budget(make_server, schema):
+async def test_endpoint_with_a_bare_submit_signature_is_called_without_a_budget(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     class Bare(RecordingEndpoint):
-        async def submit(self, batch):  # type: ignore[override]
+        async def submit(self, batch: pa.RecordBatch) -> None:  # type: ignore[override]
             self.batches.append(batch)
 
     endpoint = Bare("events", schema)
@@ -304,7 +314,7 @@ async def test_endpoint_with_a_bare_submit_signature_is_called_without_a_budget(
 # -- one-object bodies that arrive together are decoded and submitted together -------------------
 
 
-def _handler(endpoint: RecordingEndpoint, **options: object) -> tuple[IngestHandler, object]:
+def _handler(endpoint: RecordingEndpoint, **options: object) -> tuple[IngestHandler, _Route]:
     state = StaticState([endpoint])
     state.set_ready()
     handler = IngestHandler(state, max_body=1 << 20, token=None, wait_budget=0.05, **options)  # type: ignore[arg-type]
@@ -315,17 +325,17 @@ def _one(i: int, value: object = 1.5) -> bytes:
     return json.dumps({"id": str(i), "name": f"n{i}", "value": value}).encode()
 
 
-async def test_one_object_bodies_of_one_loop_turn_go_as_one_batch_and_each_is_acknowledged(schema):
+async def test_one_object_bodies_of_one_loop_turn_go_as_one_batch_and_each_is_acknowledged(schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     handler, route = _handler(endpoint)
     with anyio.fail_after(10):
-        responses = await asyncio.gather(*(handler._ingest_together(route, _one(i)) for i in range(5)))
-    assert [(r.status, json.loads(r.body)) for r in responses] == [(200, {"accepted": 1})] * 5
+        responses = cast("list[web.Response]", await asyncio.gather(*(handler._ingest_together(route, _one(i)) for i in range(5))))
+    assert [(r.status, json.loads(cast("bytes", r.body))) for r in responses] == [(200, {"accepted": 1})] * 5
     assert [b.num_rows for b in endpoint.batches] == [5]
     assert endpoint.batches[0].column("id").to_pylist() == ["0", "1", "2", "3", "4"]
 
 
-async def test_a_group_is_acknowledged_only_once_it_is_durable(schema):
+async def test_a_group_is_acknowledged_only_once_it_is_durable(schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.durable = anyio.Event()
     handler, route = _handler(endpoint)
@@ -335,11 +345,11 @@ async def test_a_group_is_acknowledged_only_once_it_is_durable(schema):
         await asyncio.sleep(0)
         assert not any(task.done() for task in tasks)
         endpoint.durable.set()
-        responses = await asyncio.gather(*tasks)
+        responses = cast("list[web.Response]", await asyncio.gather(*tasks))
     assert [r.status for r in responses] == [200, 200, 200]
 
 
-async def test_a_group_with_an_invalid_body_is_answered_body_by_body(schema):
+async def test_a_group_with_an_invalid_body_is_answered_body_by_body(schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     handler, route = _handler(endpoint)
     bodies = [_one(0), _one(1, value="x"), _one(2)]
@@ -348,19 +358,19 @@ async def test_a_group_with_an_invalid_body_is_answered_body_by_body(schema):
     assert outcomes == [None, None, None]  # each body is then ingested alone, as any other request
 
 
-async def test_a_refused_group_answers_503_to_every_member(schema):
+async def test_a_refused_group_answers_503_to_every_member(schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.gate = anyio.Event()  # never opens: admission never succeeds
     handler, route = _handler(endpoint)
     with anyio.fail_after(10):
-        responses = await asyncio.gather(*(handler._ingest_together(route, _one(i)) for i in range(3)))
-    assert [(r.status, json.loads(r.body)) for r in responses] == [
+        responses = cast("list[web.Response]", await asyncio.gather(*(handler._ingest_together(route, _one(i)) for i in range(3))))
+    assert [(r.status, json.loads(cast("bytes", r.body))) for r in responses] == [
         (503, {"error": "ingest API 'events' is at capacity"})
     ] * 3
     assert endpoint.batches == []
 
 
-async def test_concurrent_one_object_requests_each_get_their_own_answer_and_dead_letters(make_server, schema):
+async def test_concurrent_one_object_requests_each_get_their_own_answer_and_dead_letters(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     bad = [b'{"id": 7, "name": "x", "value": 1}', b'{"id": "8", "name": "y", "value": "v"}']
     good = [_one(i) for i in range(6)]
@@ -386,16 +396,17 @@ async def test_concurrent_one_object_requests_each_get_their_own_answer_and_dead
     [(b'{"id": "1"}', False), (b'  {"id": "1"}', True), (b'{"id": "1"},{"id": "2"}', True),
      (b'{"id":\n"1"}', True), (b'[{"id": "1"}]', True), (b'{"id": "1"', True)],
 )
-def test_only_bodies_of_exactly_one_object_on_one_line_are_grouped(body, alone):
+def test_only_bodies_of_exactly_one_object_on_one_line_are_grouped(body: bytes, alone: bool) -> None:
     assert _one_object(body) is not alone
 
 
-async def test_grouping_can_be_turned_off(make_server, schema):
+async def test_grouping_can_be_turned_off(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
 
     async def post(server: object, i: int) -> int:
         async with server.post("/ingest/events", _one(i)) as response:  # type: ignore[attr-defined]
-            return response.status
+            status: int = response.status
+            return status
 
     with anyio.fail_after(10):
         async with make_server([endpoint], group_single=False) as server:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -15,6 +17,11 @@ from cascade_rt.observe import (
 )
 
 from ._doubles import RecordingEndpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cascade_rt.schema import RecordSchema
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +38,7 @@ TREE = {
 }
 
 
-def test_actor_tree_collector_exports_mailbox_depth_restarts_and_state():
+def test_actor_tree_collector_exports_mailbox_depth_restarts_and_state() -> None:
     registry = CollectorRegistry()
     registry.register(ActorTreeCollector(lambda: TREE))
     text = generate_latest(registry).decode()
@@ -42,8 +49,8 @@ def test_actor_tree_collector_exports_mailbox_depth_restarts_and_state():
     assert 'cascade_actor_state{actor="app/pipelines/orders/table",kind="OlapTable",state="running"} 0.0' in text
 
 
-def test_actor_tree_collector_yields_nothing_when_the_tree_cannot_be_read():
-    def broken() -> dict:
+def test_actor_tree_collector_yields_nothing_when_the_tree_cannot_be_read() -> None:
+    def broken() -> dict[str, Any]:
         raise RuntimeError("system stopped")
 
     registry = CollectorRegistry()
@@ -51,7 +58,7 @@ def test_actor_tree_collector_yields_nothing_when_the_tree_cannot_be_read():
     assert "cascade_actor" not in generate_latest(registry).decode()
 
 
-def test_metrics_are_created_once_per_registry():
+def test_metrics_are_created_once_per_registry() -> None:
     registry = CollectorRegistry()
     assert IngestMetrics.on(registry) is IngestMetrics.on(registry)
     assert register_actor_tree(registry, lambda: TREE) is register_actor_tree(registry, dict)
@@ -59,7 +66,7 @@ def test_metrics_are_created_once_per_registry():
     assert 'cascade_commit_seconds_count{pipeline="events"} 1.0' in generate_latest(registry).decode()
 
 
-def test_health_report_marks_failed_actors_and_merges_state_details():
+def test_health_report_marks_failed_actors_and_merges_state_details() -> None:
     state = StaticState(tree=lambda: TREE, health=lambda: {"asset:daily": {"status": "warn", "age_hours": 30}})
     state.set_ready()
     report = health_report(state)
@@ -70,7 +77,7 @@ def test_health_report_marks_failed_actors_and_merges_state_details():
     assert report["components"]["actors"] == {"status": "ok", "states": {"running": 2, "failed": 1}}
 
 
-def test_readiness_follows_start_and_shutdown():
+def test_readiness_follows_start_and_shutdown() -> None:
     state = StaticState()
     assert readiness(state) == (503, {"ready": False, "reason": "starting"})
     state.set_ready()
@@ -79,15 +86,15 @@ def test_readiness_follows_start_and_shutdown():
     assert readiness(state) == (503, {"ready": False, "reason": "shutting down"})
 
 
-def test_readiness_accepts_a_bare_bool_from_state():
+def test_readiness_accepts_a_bare_bool_from_state() -> None:
     class BoolState(StaticState):
-        def ready(self):  # type: ignore[override]
+        def ready(self) -> bool:  # type: ignore[override]
             return False
 
     assert readiness(BoolState()) == (503, {"ready": False, "reason": "starting"})
 
 
-async def test_health_is_200_with_components(make_server):
+async def test_health_is_200_with_components(make_server: Callable[..., Any]) -> None:
     async with make_server([]) as server, server.get("/health") as response:
         assert response.status == 200
         body = await response.json()
@@ -95,7 +102,7 @@ async def test_health_is_200_with_components(make_server):
     assert body["components"]["server"] == {"status": "ok", "ready": True, "shutting_down": False}
 
 
-async def test_ready_is_503_until_started_then_200_then_503_when_stopping(make_server):
+async def test_ready_is_503_until_started_then_200_then_503_when_stopping(make_server: Callable[..., Any]) -> None:
     async with make_server([], ready=False) as server:
         async with server.get("/ready") as response:
             assert (response.status, await response.json()) == (503, {"ready": False, "reason": "starting"})
@@ -107,7 +114,7 @@ async def test_ready_is_503_until_started_then_200_then_503_when_stopping(make_s
             assert (response.status, await response.json()) == (503, {"ready": False, "reason": "shutting down"})
 
 
-async def test_metrics_text_counts_accepted_rejected_and_bytes_after_ingest(make_server, schema):
+async def test_metrics_text_counts_accepted_rejected_and_bytes_after_ingest(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     good = b'[{"id": "1", "name": "a", "value": 1}, {"id": "2", "name": "b", "value": 2}]'
     bad = b'[{"id": 1, "name": "a", "value": 1}]'
@@ -128,7 +135,7 @@ async def test_metrics_text_counts_accepted_rejected_and_bytes_after_ingest(make
     assert 'cascade_actor_state{actor="root",kind="root",state="running"} 1.0' in text
 
 
-async def test_admin_actors_returns_the_tree_and_needs_the_token(make_server):
+async def test_admin_actors_returns_the_tree_and_needs_the_token(make_server: Callable[..., Any]) -> None:
     async with make_server([], token="secret") as server:
         server.state._tree = lambda: TREE
         async with server.get("/admin/actors") as response:
@@ -137,6 +144,6 @@ async def test_admin_actors_returns_the_tree_and_needs_the_token(make_server):
             assert (response.status, await response.json()) == (200, TREE)
 
 
-async def test_unknown_path_gets_404_as_json(make_server):
+async def test_unknown_path_gets_404_as_json(make_server: Callable[..., Any]) -> None:
     async with make_server([]) as server, server.get("/nope") as response:
         assert (response.status, await response.json()) == (404, {"error": "Not Found"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -10,13 +11,18 @@ from cascade_rt.ingest import build_openapi
 
 from ._doubles import RecordingEndpoint
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cascade_rt.schema import RecordSchema
+
 pytestmark = pytest.mark.anyio
 
 
 class NestedSchema:
     name = "Order"
 
-    def json_schema(self) -> dict:
+    def json_schema(self) -> dict[str, Any]:
         return {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$ref": "#/$defs/Order",
@@ -27,11 +33,12 @@ class NestedSchema:
         }
 
 
-def _body_schema(document: dict, path: str) -> dict:
-    return document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+def _body_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
+    schema: dict[str, Any] = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    return schema
 
 
-def test_one_post_path_per_endpoint_with_the_body_shape_of_its_format(schema):
+def test_one_post_path_per_endpoint_with_the_body_shape_of_its_format(schema: RecordSchema) -> None:
     document = build_openapi([
         RecordingEndpoint("one", schema, format="JSON"),
         RecordingEndpoint("many", schema, format="JSON_ARRAY"),
@@ -50,7 +57,7 @@ def test_one_post_path_per_endpoint_with_the_body_shape_of_its_format(schema):
     assert responses["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
 
 
-def test_nested_defs_are_hoisted_into_components_with_rewritten_refs():
+def test_nested_defs_are_hoisted_into_components_with_rewritten_refs() -> None:
     document = build_openapi([RecordingEndpoint("orders", NestedSchema())])
     schemas = document["components"]["schemas"]
     assert "$schema" not in json.dumps(document)
@@ -58,12 +65,12 @@ def test_nested_defs_are_hoisted_into_components_with_rewritten_refs():
     assert _body_schema(document, "/ingest/orders")["oneOf"][0] == {"$ref": "#/components/schemas/Order"}
 
 
-def test_every_ref_resolves_inside_the_document(schema):
+def test_every_ref_resolves_inside_the_document(schema: RecordSchema) -> None:
     document = build_openapi([RecordingEndpoint("orders", NestedSchema()),
                               RecordingEndpoint("events", schema)], secured=True)
     refs: list[str] = []
 
-    def collect(node):
+    def collect(node: object) -> None:
         if isinstance(node, dict):
             refs.extend(v for k, v in node.items() if k == "$ref")
             for value in node.values():
@@ -79,7 +86,7 @@ def test_every_ref_resolves_inside_the_document(schema):
         assert ref.rsplit("/", 1)[1] in document["components"]["schemas"]
 
 
-async def test_openapi_json_is_served_and_declares_bearer_when_a_token_is_set(make_server, schema):
+async def test_openapi_json_is_served_and_declares_bearer_when_a_token_is_set(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     async with make_server([RecordingEndpoint("events", schema)], token="secret") as server:
         async with server.get("/openapi.json") as response:
             assert response.status == 200

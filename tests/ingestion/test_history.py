@@ -6,18 +6,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cascade_rt.ingestion import IngestionResult, RunHistory
+from cascade_rt.ingestion._result import RunStatus
 
 T = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def result(
-    asset: str, status: str = "success", branch: str = "main", table: str = "raw.t"
+    asset: str, status: RunStatus = "success", branch: str = "main", table: str = "raw.t"
 ) -> IngestionResult:
     return IngestionResult(
         asset=asset,
         status=status,
         table=table,
-        branch=branch,  # type: ignore[arg-type]
+        branch=branch,
         partition_date="2024-03-01",
         rows_loaded=3,
         failures=[{"column": "v", "row": 1}],

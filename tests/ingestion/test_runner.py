@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.types import LongType, StringType, TimestamptzType
 
-from cascade_rt.ingestion import AssetRunner
+from cascade_rt.ingestion import AssetRunner, IngestionResult
 from cascade_rt.ingestion._extract import pipeline_lock
 
 pytestmark = pytest.mark.anyio
@@ -307,7 +307,7 @@ async def test_results_are_recorded_and_exported_as_metrics(tmp_path: Path, rest
 
 
 async def test_backfill_runs_every_date_in_order(runner: AssetRunner, rest_server: RestServer) -> None:
-    seen = []
+    seen: list[IngestionResult] = []
     results = await runner.backfill("plain_rows", "2024-02-28", "2024-03-01", on_result=seen.append)
     assert [r.partition_date for r in results] == ["2024-02-28", "2024-02-29", "2024-03-01"]
     assert seen == results

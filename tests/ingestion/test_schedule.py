@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cascade_rt.ingestion import AssetRunner, DueRun, Scheduler, due_runs
 from cascade_rt.ingestion._schedule import latest_tick
+
+if TYPE_CHECKING:
+    from cascade_rt.ingestion._decorator import IngestionAsset
 
 pytestmark = pytest.mark.anyio
 
@@ -82,7 +86,7 @@ async def test_scheduler_skips_an_asset_that_is_still_running(tmp_path: Path) ->
     assert scheduler.due() == []
 
 
-def _hourly_asset():  # type: ignore[no-untyped-def]
+def _hourly_asset() -> IngestionAsset:
     import ingestion_shop_app as shop
 
     from cascade_rt.ingestion._decorator import IngestionAsset

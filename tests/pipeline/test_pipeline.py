@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import runpy
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -97,7 +98,7 @@ def test_nested_typed_config_inside_dict(registry: Registry) -> None:
         ({"table": {"sort": ["id"]}}, r"unknown key `sort` - at `\$.table`"),
     ],
 )
-def test_bad_config_fails_at_declaration_naming_the_key(registry: Registry, config: dict, message: str) -> None:
+def test_bad_config_fails_at_declaration_naming_the_key(registry: Registry, config: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=rf"IngestPipeline 'Bad': invalid config: {message}"):
         IngestPipeline[Reading]("Bad", config, registry=registry)
     assert list(registry) == []
@@ -154,7 +155,7 @@ def test_stream_transform_and_consumer_checks(registry: Registry) -> None:
     with pytest.raises(TypeError, match="add_transform needs a destination Stream, got str"):
         src.add_transform("dst", lambda r: r)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="must take exactly one record"):
-        src.add_consumer(lambda a, b: None)
+        src.add_consumer(lambda a, b: None)  # type: ignore[arg-type,misc]
     with pytest.raises(ValueError, match="parallelism must be at least 1, got 0"):
         Stream[Reading]("zero", {"parallelism": 0}, registry=registry)
 

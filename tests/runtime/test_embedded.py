@@ -123,7 +123,7 @@ async def test_a_crashed_table_writer_restarts_and_keeps_every_acknowledged_row(
 
         async def client(k: int) -> None:
             for j in range(5):
-                batch = [{"id": f"c{k}-{j}", "value": float(j)}]
+                batch: list[dict[str, Any]] = [{"id": f"c{k}-{j}", "value": float(j)}]
                 try:
                     await rt.ingest("Crashy", batch)
                 except Exception as exc:

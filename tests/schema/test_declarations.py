@@ -26,7 +26,7 @@ class ComprehensiveSchema(BaseModel):
     timestamp: datetime   # Timestamp for time-series data
     value: float
     tags: Optional[List[str]] = None  # Optional array of tags  # noqa: UP006, UP045
-    metadata: Dict[str, Any] = Field(  # noqa: UP006
+    metadata: Dict[str, Any] = Field(  # type: ignore[call-overload]  # noqa: UP006 - the seed's `example=`
         ...,
         description="Metadata about the record",
         example={

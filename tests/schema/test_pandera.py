@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandera.pandas as pap
 import pandera.polars as papl
@@ -80,11 +81,11 @@ class Tagged(pap.DataFrameModel):
     amount: int = pap.Field(in_range={"min_value": 1, "max_value": 9})
 
     @pap.check("amount")
-    def odd(cls, series):
+    def odd(cls, series: Any) -> Any:
         return series % 2 == 1
 
     @pap.dataframe_check
-    def kind_matches_score(cls, df):
+    def kind_matches_score(cls, df: Any) -> Any:  # type: ignore[misc]  # pandera types the bare decorator loosely
         return ~((df["kind"] == "a") & (df["score"] > 1))
 
 
@@ -127,11 +128,11 @@ class PolarsData(papl.DataFrameModel):
     note: str | None = papl.Field(nullable=True)
 
     @papl.check("name")
-    def short(cls, data):
+    def short(cls, data: Any) -> Any:
         return data.lazyframe.select(pl.col(data.key).str.len_chars() < 6)
 
     @papl.dataframe_check
-    def id_positive(cls, data):
+    def id_positive(cls, data: Any) -> Any:  # type: ignore[misc]  # pandera types the bare decorator loosely
         return data.lazyframe.select(pl.col("id") > 0)
 
 

@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import decimal
 import json
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import orjson
@@ -38,7 +38,8 @@ class Everything(msgspec.Struct):
     maybe: str | None = None
 
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+text = st.text(alphabet=st.characters(blacklist_categories=SURROGATES), max_size=12)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 floats = st.floats(allow_nan=False, allow_infinity=False)
 offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
@@ -117,7 +118,10 @@ def _expected(record: dict[str, Any]) -> dict[str, Any]:
 
 def _normalise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Compare datetimes by instant: the batch gives ZoneInfo("UTC"), the expectation timezone.utc.
-    return json.loads(json.dumps(records, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else repr(v)))
+    normalised: list[dict[str, Any]] = json.loads(
+        json.dumps(records, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else repr(v))
+    )
+    return normalised
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

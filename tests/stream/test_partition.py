@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zlib
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from cascade_rt.stream import key_texts, partition_batch, partition_for_key, partition_indices
 
 
-def _batch(ids: list[object], seq: list[int] | None = None) -> pa.RecordBatch:
+def _batch(ids: Sequence[object], seq: list[int] | None = None) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({"id": ids, "seq": seq if seq is not None else list(range(len(ids)))})
 
 

@@ -36,7 +36,8 @@ def _set(table: Table, props: dict[str, str]) -> None:
 
 def _live_files(table: Table, branch: str = "main") -> tuple[set[str], set[str]]:
     """(data files, delete files) live on ``branch``."""
-    data, deletes = set(), set()
+    data: set[str] = set()
+    deletes: set[str] = set()
     for task in table.scan().use_ref(branch).plan_files():
         data.add(task.file.file_path)
         deletes.update(d.file_path for d in task.delete_files)

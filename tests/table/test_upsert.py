@@ -37,7 +37,8 @@ def _summary(table: Table) -> dict[str, str]:
 
 
 def _sorted(table: pa.Table, *keys: str) -> list[dict[str, object]]:
-    return table.sort_by([(k, "ascending") for k in keys]).to_pylist()
+    rows: list[dict[str, object]] = table.sort_by([(k, "ascending") for k in keys]).to_pylist()
+    return rows
 
 
 def test_dedupe_last_keeps_last_occurrence_in_order() -> None:
