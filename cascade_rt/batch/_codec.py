@@ -1,9 +1,10 @@
 """JSON bytes or Python records in, validated Arrow record batches out.
 
-The fast path decodes a whole body with msgspec into generated ``Struct(gc=False)`` types and
-builds the columns with one generated extraction function. Only when that fails does the slow
-path run: it re-decodes record by record with precise types to name each bad record's first
-problem (index, JSON path, message).
+Three paths, each tried when the one before gives up. The native decoder (a C extension, for flat
+records) writes the Arrow buffers straight from the JSON bytes. The fast path decodes a whole body
+with msgspec into generated ``Struct(gc=False)`` types and builds the columns with one generated
+extraction function. Only when that fails does the slow path run: it re-decodes record by record
+with precise types to name each bad record's first problem (index, JSON path, message).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow as pa
 from ._checks import BatchCheck, constraint_checks, unique_check
 from ._columns import InvalidColumn, build_extractor
 from ._errors import MAX_ERRORS, ValidationError
+from ._native_decoder import MODES, NativeDecoder
 from ._records import RecordConverter
 from ._structs import build_types, enc_hook
 from ._types import TypeNode, arrow_field
@@ -28,13 +30,18 @@ FORMATS = ("JSON", "JSON_ARRAY", "NDJSON", "AUTO")
 ErrorEntry = dict[str, Any]
 
 _FAST_ERRORS = (
-    msgspec.ValidationError, msgspec.DecodeError, InvalidColumn, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError
+    msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, InvalidColumn, pa.ArrowInvalid,
+    pa.ArrowTypeError, OverflowError,
 )
+# What msgspec raises for a bad record: its own errors, and UnicodeDecodeError for invalid UTF-8.
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
 
 
 def _split_message(exc: Exception) -> tuple[str, str]:
     """(path, message) of a msgspec error: "Expected `int`, got `str` - at `$.a`"."""
     text = str(exc)
+    if type(exc) is UnicodeDecodeError:
+        return "$", f"JSON is malformed: invalid UTF-8 ({exc.reason})"
     if type(exc) is msgspec.DecodeError and not text.startswith("JSON is malformed"):
         text = f"JSON is malformed: {text}"
     message, sep, path = text.rpartition(" - at `")
@@ -55,9 +62,17 @@ class BatchCodec:
         forbid_unknown: reject unknown keys (else ignore them).
         checks: batch checks run after a successful fast decode, after the constraint checks
             (uniqueness, timestamp bounds, allowed values) that ``root`` itself asks for.
+        native: use the native decoder where it is built and can take ``root``.
     """
 
-    def __init__(self, root: TypeNode, *, forbid_unknown: bool = False, checks: Iterable[BatchCheck] = ()) -> None:
+    def __init__(
+        self,
+        root: TypeNode,
+        *,
+        forbid_unknown: bool = False,
+        checks: Iterable[BatchCheck] = (),
+        native: bool = True,
+    ) -> None:
         if root.kind != "struct":
             raise TypeError(f"a record type must be a struct, got {root.kind}")
         self.root = root
@@ -74,6 +89,7 @@ class BatchCodec:
         self._extract = build_extractor(self._fast)
         self._encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
         self.records = RecordConverter(root, self.arrow_schema)
+        self.native = NativeDecoder.for_struct(root, self.arrow_schema, forbid_unknown) if native else None
 
     # -- decoding -----------------------------------------------------------------------------
 
@@ -86,6 +102,10 @@ class BatchCodec:
         """
         if format == "AUTO":
             format = self._sniff(body)
+        if self.native is not None and format in MODES and type(body) is bytes:
+            done = self.native.decode(body, format)
+            if done is not None:
+                return self.check(*done)
         try:
             if format == "JSON_ARRAY":
                 rows = self._fast_many.decode(body)
@@ -163,7 +183,7 @@ class BatchCodec:
                 if line.strip():
                     try:
                         out.append(self._raw_one.decode(line))
-                    except msgspec.DecodeError as exc:
+                    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                         out.append(exc)
             return out
         return self._raw_many.decode(body)
@@ -171,7 +191,7 @@ class BatchCodec:
     def _locate(self, body: bytes, format: str, cause: Exception) -> list[ErrorEntry]:
         try:
             records = self._split(body, format)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except _DECODE_ERRORS as exc:
             return _body_error(_split_message(exc)[1])
         errors: list[ErrorEntry] = []
         for index, raw in enumerate(records):
@@ -190,7 +210,7 @@ class BatchCodec:
         try:
             self._precise_one.decode(raw)
             self.build([self._fast_one.decode(raw)])
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except _DECODE_ERRORS as exc:
             return _split_message(exc)
         except InvalidColumn as exc:
             return "$", str(exc)
