@@ -41,6 +41,10 @@ TABLE_PROPERTIES = {
     # less CPU than pyiceberg's default level here, for files of about the same size.
     "write.parquet.compression-codec": "zstd",
     "write.parquet.compression-level": "1",
+    # Group commits add a manifest each: merge them (Iceberg's default, off in pyiceberg) so a
+    # commit's manifest list stays short, and drop metadata files past the last 100.
+    "commit.manifest-merge.enabled": "true",
+    "write.metadata.delete-after-commit.enabled": "true",
 }
 """Properties of every table cascade-rt creates (v2, for merge-on-read deletes)."""
 

@@ -10,6 +10,10 @@ in its mailbox and make up the next commit: the busier the table, the bigger eac
 Every ``Write`` carrying a promise is completed at the commit that made it durable, with that
 commit's :class:`CommitResult`, or with its exception.
 
+After its commits the writer expires old snapshots by the table's retention (see
+``_maintenance``), so that a table committed to several times a second keeps a bounded history
+and a commit's cost does not grow with every commit before it.
+
 A failed commit fails every write it held and then crashes the actor, so its supervisor sees
 the failure and restarts it; the messages still queued in the mailbox survive the restart and
 go into the next commit. Nothing whose promise succeeded is lost; a ``Write`` without promise
@@ -18,6 +22,7 @@ that was in a failed commit is lost with it (the failure is counted and reported
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +38,16 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from actors import Actor
 
 from ._create import PartitionBy, ensure_table
+from ._maintenance import Retention, expire_snapshots
 from ._upsert import CommitResult, commit_append, commit_upsert, conform
 
 if TYPE_CHECKING:
     from actors import Promise
+
+logger = logging.getLogger("cascade_rt.table")
+
+EXPIRE_EVERY = 100
+"""Commits between expiry passes when the count limit does not call for one sooner (the age rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,8 @@ class WriterStatistics:
         last_commit_seconds: Wall time of the last commit, in seconds (0.0 before any).
         buffered_rows: Rows waiting for the next commit.
         waiting_writes: Writes waiting for the next commit.
+        snapshots_expired: Snapshots expired by the writer's retention passes.
+        expiry_failures: Retention passes that raised (logged; the data is unaffected).
     """
 
     table: str
@@ -100,6 +113,8 @@ class WriterStatistics:
     last_commit_seconds: float
     buffered_rows: int
     waiting_writes: int
+    snapshots_expired: int = 0
+    expiry_failures: int = 0
 
 
 def coalesce(batches: Sequence[pa.RecordBatch | pa.Table]) -> pa.Table:
@@ -228,6 +243,9 @@ class TableWriter(Actor):
         self._failed = 0
         self._rows_committed = 0
         self._last_seconds = 0.0
+        self._since_expiry = 0
+        self._expired = 0
+        self._expiry_failures = 0
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters (also the reply to ``ask(Stats())``)."""
@@ -239,6 +257,8 @@ class TableWriter(Actor):
             last_commit_seconds=self._last_seconds,
             buffered_rows=self._pending.rows,
             waiting_writes=self._pending.writes,
+            snapshots_expired=self._expired,
+            expiry_failures=self._expiry_failures,
         )
 
     def _open(self) -> Table:
@@ -369,7 +389,25 @@ class TableWriter(Actor):
             for promise in pending.promises.get(branch, ()):
                 if not promise.done():
                     promise.set_result(result)
+        await self._maintain(table, len(results))
         return list(results.values())
+
+    async def _maintain(self, table: Table, commits: int) -> None:
+        """Expire snapshots when the retention calls for it (after the writes are acknowledged).
+
+        A failed pass is logged and counted, never raised: the data is committed, and the next
+        pass retries.
+        """
+        self._since_expiry += commits
+        retention = Retention.of(table.metadata)
+        if not retention.due(len(table.metadata.snapshots)) and self._since_expiry < EXPIRE_EVERY:
+            return
+        self._since_expiry = 0
+        try:
+            self._expired += await anyio.to_thread.run_sync(expire_snapshots, table, retention)
+        except Exception as exc:
+            self._expiry_failures += 1
+            logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)
 
     def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
         """Run one group commit (blocking; called in a worker thread), one commit per branch.
@@ -413,4 +451,5 @@ class TableWriter(Actor):
         self._rows_committed += result.rows_written
         if message.promise is not None:
             message.promise.set_result(result)
+        await self._maintain(table, 1)
         return result

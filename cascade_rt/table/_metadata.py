@@ -1,0 +1,53 @@
+"""Table metadata updates without pyiceberg's defensive deep copies.
+
+pyiceberg applies a commit's updates with ``update_table_metadata``, which ends by deep-copying
+the whole result: every snapshot, its summary, every log entry. A group commit runs it three
+times (the transaction's view, the catalog's staging, the comparison), and at a hundred
+snapshots the copies are most of a commit's Python time. The metadata models are frozen and
+every update builds new ones (``model_copy(update=...)``), so the copy protects nothing that
+pyiceberg mutates; :func:`apply_updates` is the same function without it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import (
+    TableUpdate,
+    _apply_table_update,
+    _TableMetadataUpdateContext,
+    _update_table_metadata_log,
+)
+from pyiceberg.utils.datetime import datetime_to_millis
+
+__all__ = ("apply_updates",)
+
+
+def apply_updates(
+    base: TableMetadata, updates: tuple[TableUpdate, ...], metadata_location: str | None = None
+) -> TableMetadata:
+    """``base`` with ``updates`` applied, as ``pyiceberg.table.update.update_table_metadata`` does it.
+
+    Args:
+        base: the table's current metadata.
+        updates: the commit's updates, in order.
+        metadata_location: the current metadata file, logged in the metadata log (a catalog commit
+            passes it; a transaction's view of its staged state does not).
+
+    Raises:
+        ValueError: an update the metadata does not allow (as pyiceberg raises it).
+    """
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for update in updates:
+        metadata = _apply_table_update(update, metadata, context)
+    if context.has_changes():
+        if metadata_location:
+            metadata = _update_table_metadata_log(metadata, metadata_location, base.last_updated_ms)
+        if base.last_updated_ms == metadata.last_updated_ms:
+            now = datetime_to_millis(dt.datetime.now().astimezone())
+            metadata = metadata.model_copy(update={"last_updated_ms": now})
+    metadata.spec().check_compatible(metadata.schema())
+    metadata.sort_order().check_compatible(metadata.schema())
+    return metadata
