@@ -25,6 +25,9 @@ import time
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import SnapshotRefType
+from pyiceberg.table.update.snapshot import ExpireSnapshots
+
+from ._metadata import CachedTransaction
 
 __all__ = ("MAX_SNAPSHOTS_PROPERTY", "Retention", "expirable_snapshots", "expire_snapshots")
 
@@ -112,7 +115,9 @@ def expire_snapshots(table: Table, retention: Retention | None = None, *, now_ms
         return 0
     chosen = set(ids)
     manifest_lists = [s.manifest_list for s in metadata.snapshots if s.snapshot_id in chosen and s.manifest_list]
-    table.maintenance.expire_snapshots().by_ids(ids).commit()
+    # pyiceberg's table.maintenance.expire_snapshots() reads a plain transaction's metadata (a deep
+    # copy of every snapshot) twice per expired id.
+    ExpireSnapshots(transaction=CachedTransaction(table, autocommit=True)).by_ids(ids).commit()
     for path in manifest_lists:
         try:
             table.io.delete(path)

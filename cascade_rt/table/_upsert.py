@@ -39,7 +39,7 @@ from ._deletes import (
     write_position_deletes,
 )
 from ._merge import Touched, find_touched, max_deleted_fraction, read_file, rewrite_wanted, upsert_mode
-from ._metadata import apply_updates
+from ._metadata import CachedTransaction
 
 _POS = "__cascade_pos"
 _SPLIT_ROWS = 250_000  # below this, one file per piece: splitting costs more than it saves
@@ -278,28 +278,6 @@ def _head(table: Table, branch: str) -> int | None:
     return ref.snapshot_id if ref is not None else None
 
 
-class _CachedTransaction(Transaction):
-    """A transaction whose ``table_metadata`` is computed once per staged state.
-
-    ``Transaction.table_metadata`` applies the staged updates to the table's metadata and
-    deep-copies the result (every snapshot of the table) on each access, and an append reads it
-    about twenty times: half of a group commit's Python time at a few dozen snapshots, growing with
-    every commit. The metadata models are frozen, so one result per (base metadata, staged updates),
-    computed without the copy (:func:`apply_updates`), serves every reader; staging an update or
-    refreshing the table computes it anew.
-    """
-
-    _cached: tuple[TableMetadata, tuple[object, ...], TableMetadata] | None = None
-
-    @property
-    def table_metadata(self) -> TableMetadata:
-        base, updates = self._table.metadata, self._updates
-        cached = self._cached
-        if cached is None or cached[0] is not base or cached[1] is not updates:
-            cached = self._cached = (base, updates, apply_updates(base, updates))
-        return cached[2]
-
-
 def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str = MAIN_BRANCH) -> CommitResult:
     """Append ``data`` (cast to the table schema) to ``branch`` in one commit.
 
@@ -313,7 +291,7 @@ def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str 
     # One chunk per column: pyiceberg projects every record batch to the file schema in Python
     # (≈ 0.3 ms each), and a group commit of small writes holds one batch per write.
     data = data.combine_chunks()
-    with _CachedTransaction(table) as tx:
+    with CachedTransaction(table) as tx:
         tx.append(data, branch=branch)
     return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
@@ -366,12 +344,12 @@ def commit_upsert(
     if data.num_rows == 0:
         return CommitResult(_head(table, branch), 0, 0, 0)
     if _head(table, branch) is None:
-        with _CachedTransaction(table) as tx:
+        with CachedTransaction(table) as tx:
             tx.append(data, branch=branch)
         return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
     incoming_keys = data.select(keys)
-    with _CachedTransaction(table) as tx:
+    with CachedTransaction(table) as tx:
         md = tx.table_metadata
         tasks = list(tx._scan(row_filter=_key_range(data, keys)).use_ref(branch).plan_files())
         touched, matched = find_touched(md, table.io, tasks, incoming_keys, keys, is_in)
@@ -452,7 +430,7 @@ def compact_deletes(table: Table, *, branch: str = MAIN_BRANCH, min_deleted_frac
         if branch != MAIN_BRANCH:
             raise ValueError(f"table {'.'.join(table.name())} has no branch {branch!r}")
         return 0
-    with _CachedTransaction(table) as tx:
+    with CachedTransaction(table) as tx:
         md = tx.table_metadata
         chosen: list[Touched] = []
         for task in tx._scan().use_ref(branch).plan_files():
