@@ -32,7 +32,7 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     namespace: str = "default"
     commit_rows: int = 100_000
     commit_interval: float = 1.0
-    min_commit_interval: float | None = 0.1
+    min_commit_interval: float | None = 0.05
     version: str | None = None
     metadata: dict[str, Any] | None = None
 

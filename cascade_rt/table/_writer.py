@@ -140,12 +140,18 @@ def commit_due(buffered_rows: int, first_at: float | None, now: float, *, max_ro
     return buffered_rows >= max_rows or now - first_at >= max_delay
 
 
+STEADY_WAIT = 0.01
+"""The least time the oldest buffered write waits for queued writes to join it (see below)."""
+
+
 def eager_commit_due(first_at: float, now: float, queued: Callable[[], int], *, min_interval: float) -> bool:
     """The ``min_interval`` rule: commit before ``max_delay`` once no further write is queued
     (``queued()`` is 0), or once the oldest buffered write waited ``min_interval`` (under steady
     load the mailbox is seldom empty when a write is handled, and waiting for it would leave the
-    writes to ``max_delay``). The caller still keeps ``min_interval`` between commits."""
-    return now - first_at >= min_interval or queued() == 0
+    writes to ``max_delay``), but never less than ``STEADY_WAIT``: the writes queued during a
+    commit join the next one instead of each making its own. The caller still keeps
+    ``min_interval`` between commits."""
+    return now - first_at >= max(min_interval, STEADY_WAIT) or queued() == 0
 
 
 def commit_buffered(

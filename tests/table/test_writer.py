@@ -269,6 +269,12 @@ def test_eager_commit_when_idle_or_once_the_oldest_write_waited_min_interval(
     assert eager_commit_due(first_at, now, lambda: queued, min_interval=0.05) is due
 
 
+@pytest.mark.parametrize(("now", "queued", "due"), [(10.001, 3, False), (10.02, 3, True), (10.0, 0, True)])
+def test_with_no_min_interval_queued_writes_still_join_the_next_commit(now: float, queued: int, due: bool) -> None:
+    # min_interval=0 must not commit each queued write by itself: they join for STEADY_WAIT.
+    assert eager_commit_due(10.0, now, lambda: queued, min_interval=0.0) is due
+
+
 def test_string_columns_are_appended_without_casting_to_large_types(home: Path, catalog: Catalog) -> None:
     from cascade_rt.table._upsert import commit_append, conform
 
