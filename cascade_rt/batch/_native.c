@@ -276,6 +276,33 @@ static int scan_number(Ctx *c, int *is_int) {
     return 0;
 }
 
+/* At an opening bracket: consume it and the whitespace after it; 1 if the container is empty (its
+ * closing `close` consumed too), else 0. */
+static inline int open_container(Ctx *c, unsigned char close) {
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member of a container: 1 at its closing `close` (consumed), 0 after a comma (consumed,
+ * with the whitespace after it), FAIL for anything else. */
+static inline int next_member(Ctx *c, unsigned char close) {
+    skip_ws(c);
+    if (c->p >= c->end) return FAIL;
+    if (*c->p == close) {
+        c->p++;
+        return 1;
+    }
+    if (*c->p != ',') return FAIL;
+    c->p++;
+    skip_ws(c);
+    return 0;
+}
+
 /* Skip any JSON value, checking it. */
 static int skip_value(Ctx *c, int depth) {
     if (depth > MAX_DEPTH || c->p >= c->end) return FAIL;
@@ -290,31 +317,13 @@ static int skip_value(Ctx *c, int depth) {
     case 'n':
         return scan_literal(c, "null", 4);
     case '[':
-        c->p++;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-            return 0;
-        }
+        if (open_container(c, ']')) return 0;
         for (;;) {
             if ((r = skip_value(c, depth + 1))) return r;
-            skip_ws(c);
-            if (c->p >= c->end) return FAIL;
-            if (*c->p == ']') {
-                c->p++;
-                return 0;
-            }
-            if (*c->p != ',') return FAIL;
-            c->p++;
-            skip_ws(c);
+            if ((r = next_member(c, ']'))) return r == 1 ? 0 : r;
         }
     case '{':
-        c->p++;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == '}') {
-            c->p++;
-            return 0;
-        }
+        if (open_container(c, '}')) return 0;
         for (;;) {
             if (c->p >= c->end || *c->p != '"') return FAIL;
             if ((r = scan_string(c, NULL, NULL))) return r;
@@ -323,15 +332,7 @@ static int skip_value(Ctx *c, int depth) {
             c->p++;
             skip_ws(c);
             if ((r = skip_value(c, depth + 1))) return r;
-            skip_ws(c);
-            if (c->p >= c->end) return FAIL;
-            if (*c->p == '}') {
-                c->p++;
-                return 0;
-            }
-            if (*c->p != ',') return FAIL;
-            c->p++;
-            skip_ws(c);
+            if ((r = next_member(c, '}'))) return r == 1 ? 0 : r;
         }
     default:
         return scan_number(c, &is_int);
@@ -609,27 +610,18 @@ static int parse_field(Ctx *c, Field *f, Col *col, Py_ssize_t row) {
     }
     case K_LIST_STR: {
         if (*c->p != '[') return FAIL;
-        c->p++;
-        skip_ws(c);
         Py_ssize_t count = 0;
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-        } else {
+        if (!open_container(c, ']')) {
             for (;;) {
                 if (c->p >= c->end || *c->p != '"') return FAIL;
                 if ((r = scan_string(c, &col->data, NULL))) return r;
                 if ((long long)col->data.len > MAX_OFFSET) return FAIL;
                 if (put_i32(&col->child_offsets, (int32_t)col->data.len)) return OOM;
                 count++;
-                skip_ws(c);
-                if (c->p >= c->end) return FAIL;
-                if (*c->p == ']') {
-                    c->p++;
-                    break;
+                if ((r = next_member(c, ']'))) {
+                    if (r == 1) break;
+                    return r;
                 }
-                if (*c->p != ',') return FAIL;
-                c->p++;
-                skip_ws(c);
             }
         }
         if ((r = check_length(f, count))) return r;
@@ -645,11 +637,7 @@ static int parse_record(Ctx *c) {
     uint64_t seen = 0;
     int r, next = 0;
     if (c->p >= c->end || *c->p != '{') return FAIL;
-    c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-    } else {
+    if (!open_container(c, '}')) {
         for (;;) {
             /* the key: plain ASCII without escapes, matched against the fields in declaration
              * order first (the usual case), then all of them */
@@ -680,15 +668,10 @@ static int parse_record(Ctx *c) {
                 if ((r = parse_field(c, &plan->fields[found], &c->cols[found], row))) return r;
                 next = found + 1;
             }
-            skip_ws(c);
-            if (c->p >= c->end) return FAIL;
-            if (*c->p == '}') {
-                c->p++;
-                break;
+            if ((r = next_member(c, '}'))) {
+                if (r == 1) break;
+                return r;
             }
-            if (*c->p != ',') return FAIL;
-            c->p++;
-            skip_ws(c);
         }
     }
     for (int i = 0; i < plan->nfields; i++) {
@@ -712,22 +695,13 @@ static int parse_body(Ctx *c, int mode) {
     }
     if (mode == 1) {
         if (c->p >= c->end || *c->p != '[') return FAIL;
-        c->p++;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-        } else {
+        if (!open_container(c, ']')) {
             for (;;) {
                 if ((r = parse_record(c))) return r;
-                skip_ws(c);
-                if (c->p >= c->end) return FAIL;
-                if (*c->p == ']') {
-                    c->p++;
-                    break;
+                if ((r = next_member(c, ']'))) {
+                    if (r == 1) break;
+                    return r;
                 }
-                if (*c->p != ',') return FAIL;
-                c->p++;
-                skip_ws(c);
             }
         }
         skip_ws(c);

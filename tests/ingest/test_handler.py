@@ -181,6 +181,15 @@ async def test_malformed_json_gets_400_with_a_body_level_detail(make_server: Cal
     assert (detail["index"], detail["path"]) == (None, "$")
 
 
+async def test_invalid_utf8_gets_400_naming_the_record(make_server: Callable[..., Any], schema: RecordSchema) -> None:
+    body = b'[{"id": "1", "name": "a", "value": 1},{"id": "2", "name": "\xff", "value": 2}]'
+    async with make_server([RecordingEndpoint("events", schema)]) as server:
+        async with server.post("/ingest/events", body) as response:
+            assert response.status == 400
+            details = (await response.json())["details"]
+    assert details == [{"index": 1, "path": "$", "message": "JSON is malformed: invalid UTF-8 (invalid start byte)"}]
+
+
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer secret-but-longer"]
 )
