@@ -32,6 +32,7 @@ import asyncio
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import msgspec
@@ -145,10 +146,21 @@ class IngestHandler:
         return hmac.compare_digest(presented.strip().encode(), self.token)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Serves one ingest request."""
-        started = time.perf_counter()
+        """Serves one ingest request on ``/ingest/{name}[/{version}]``."""
         info = request.match_info
-        key = (info["name"], info.get("version"))
+        return await self.handle_path(request, (info["name"], info.get("version")))
+
+    def handler_for(self, key: tuple[str, str | None]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The handler of one known path, for a plain route (matched without a regular expression)."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.handle_path(request, key)
+
+        return handle
+
+    async def handle_path(self, request: web.Request, key: tuple[str, str | None]) -> web.StreamResponse:
+        """Serves one ingest request for the endpoint ``key`` (name, version)."""
+        started = time.perf_counter()
         route = self._routes.get(key)
         if route is None:
             self.refresh()

@@ -6,9 +6,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import cascade_rt.ingest
 from cascade_rt.ingest import StaticState, build_app, serve
+from cascade_rt.schema import RecordSchema
+
+from ._doubles import RecordingEndpoint
 
 pytestmark = pytest.mark.anyio
 
@@ -57,3 +61,14 @@ async def test_port_in_use_without_reuse_port_raises_and_cleans_up() -> None:
             await serve(build_app(StaticState()), "127.0.0.1", port)
     finally:
         await first.cleanup()
+
+
+def test_paths_known_when_built_get_plain_routes(schema: RecordSchema) -> None:
+    # Plain routes are looked up, not matched by a regular expression (a tenth of the CPU of a
+    # one-record request); endpoints added later are served by the patterns (test_handler).
+    state = StaticState([RecordingEndpoint("events", schema), RecordingEndpoint("orders", schema, version="2")])
+    app = build_app(state, token="")
+    plain = {r.canonical for r in app.router.resources() if isinstance(r, web.PlainResource)}
+    assert {"/ingest/events", "/ingest/orders/2"} <= plain
+    patterns = {r.canonical for r in app.router.resources() if isinstance(r, web.DynamicResource)}
+    assert patterns == {"/ingest/{name}", "/ingest/{name}/{version}"}
