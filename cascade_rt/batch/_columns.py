@@ -79,6 +79,14 @@ def _text_builder(typ: pa.DataType) -> Builder:
     return build
 
 
+def _check_utf8(data: bytes) -> None:
+    """msgspec keeps ``Raw`` JSON as the bytes it was given: a string column must be UTF-8."""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        raise InvalidColumn("JSON value is not valid UTF-8") from None
+
+
 def _json_builder(node: TypeNode) -> Builder:
     """JSON text from ``msgspec.Raw`` values: null becomes a null (or an error), objects are checked."""
     nullable, obj = node.nullable, node.json_object
@@ -90,6 +98,9 @@ def _json_builder(node: TypeNode) -> Builder:
         out = [None if b == b"null" else b for b in out]
         if not nullable and None in out:
             raise InvalidColumn("null JSON value")
+        for b in out:
+            if b is not None:
+                _check_utf8(b)
         return pa.array(out, type=_STRING)
 
     def build(values: list[Any]) -> pa.Array:
@@ -104,6 +115,7 @@ def _json_builder(node: TypeNode) -> Builder:
         if split is None:
             return small(values)
         offsets, data = split
+        _check_utf8(data)
         first = np.frombuffer(data, dtype=np.uint8)[offsets[:-1]]
         is_null = first == _N
         null_count = int(np.count_nonzero(is_null))
@@ -238,6 +250,8 @@ def _single_builder(node: TypeNode) -> Callable[[Any], pa.Array] | None:
                 if not nullable:
                     raise InvalidColumn("null value")
                 return pa.Array.from_buffers(typ, 1, [_NULL_BITMAP, _EMPTY_OFFSETS, _EMPTY], null_count=1)
+            if kind == "json":
+                _check_utf8(v)
             data = v if kind == "json" else v.encode()
             return pa.Array.from_buffers(typ, 1, [None, pa.py_buffer(_PACK_OFFSETS(0, len(data))), pa.py_buffer(data)])
 

@@ -90,6 +90,7 @@ static int buf_grow(Buf *b, size_t extra) {
 }
 
 static inline int buf_put(Buf *b, const void *src, size_t n) {
+    if (n == 0) return 0;
     if (b->len + n > b->cap && buf_grow(b, n)) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
@@ -757,7 +758,7 @@ static int has_duplicates(Field *f, Col *col, Py_ssize_t rows) {
             int same;
             if (f->kind == K_STR) {
                 int32_t a = offs[r + 1] - offs[r], b = offs[other + 1] - offs[other];
-                same = a == b && memcmp(col->data.p + offs[r], col->data.p + offs[other], (size_t)a) == 0;
+                same = a == b && (a == 0 || memcmp(col->data.p + offs[r], col->data.p + offs[other], (size_t)a) == 0);
             } else if (f->kind == K_DATE) {
                 same = ((const int32_t *)col->data.p)[r] == ((const int32_t *)col->data.p)[other];
             } else {

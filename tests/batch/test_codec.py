@@ -208,3 +208,16 @@ def test_integers_beyond_int64_are_rejected() -> None:
     with pytest.raises(ValidationError, match="Integer out of range for int64") as info:
         BatchCodec(root).decode(b'[{"n": 1}, {"n": 18446744073709551615}]')
     assert info.value.errors == [{"index": 1, "path": "$", "message": "Integer out of range for int64"}]
+
+
+@pytest.mark.parametrize("count", [1, 40])  # one value, and a column built in bulk
+def test_invalid_utf8_inside_free_form_json_names_the_record(count: int) -> None:
+    codec = _codec()
+    good = b'{"id":"a","ts":"2024-01-01T02:00:00+02:00","value":1,"meta":{"k":"v"}}'
+    bad = b'{"id":"b","ts":"2024-01-01T02:00:00+02:00","value":1,"meta":{"k\x80":"v"}}'
+    body = b"[" + b",".join([good] * (count - 1) + [bad]) + b"]"
+    with pytest.raises(ValidationError) as info:
+        codec.decode(body, "JSON_ARRAY")
+    assert info.value.errors == [
+        {"index": count - 1, "path": "$", "message": "JSON is malformed: invalid UTF-8 (invalid start byte)"}
+    ]
