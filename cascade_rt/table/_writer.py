@@ -405,11 +405,11 @@ class TableWriter(Actor):
         pass retries.
         """
         self._since_expiry += commits
-        retention = Retention.of(table.metadata)
-        if not retention.due(len(table.metadata.snapshots)) and self._since_expiry < EXPIRE_EVERY:
-            return
-        self._since_expiry = 0
         try:
+            retention = Retention.of(table.metadata)  # a bad property is a failed pass, not a crash
+            if not retention.due(len(table.metadata.snapshots)) and self._since_expiry < EXPIRE_EVERY:
+                return
+            self._since_expiry = 0
             self._expired += await anyio.to_thread.run_sync(expire_snapshots, table, retention)
         except Exception as exc:
             self._expiry_failures += 1

@@ -366,7 +366,6 @@ def test_forbidding_unknown_keys_leaves_the_schema_to_msgspec() -> None:
         codec.decode(orjson.dumps({**_good(1), "extra": 1}), "JSON")
 
 
-@needs_native
 def test_integer_bounds_round_inward() -> None:
     spec = field_spec(FieldNode("v", T("int", constraints=Constraints(ge=0.5, lt=10.0))))
     assert spec is not None

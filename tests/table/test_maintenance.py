@@ -142,3 +142,23 @@ async def test_the_writer_keeps_the_snapshot_count_bounded(
         assert stats.expiry_failures == 0
     table = catalog.load_table("default.t")
     assert sorted(table.scan().to_arrow().column("id").to_pylist()) == list(range(25))
+
+
+@pytest.mark.anyio
+async def test_a_bad_retention_property_fails_the_pass_not_the_writes(
+    catalog: Catalog, schema: Schema, rows: Rows, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table(catalog, schema, rows, 0, **{MAX_SNAPSHOTS_PROPERTY: "many"})
+    opts: dict[str, Any] = {"catalog": catalog, "identifier": "default.t", "schema": schema, "max_delay": 600}
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **opts)
+        for i in range(3):
+            promise = Promise[CommitResult]()
+            await ref.tell(Write(rows([i]), promise))
+            await ref.tell(Flush())
+            with anyio.fail_after(10):
+                assert (await promise.wait()).rows_written == 1
+        stats = await ref.ask(Stats())
+        assert (stats.commits, stats.expiry_failures, stats.snapshots_expired) == (3, 3, 0)
+        assert ref.statistics().restarts == 0
+    assert "cascade.history.max-snapshots' must be an integer, got 'many'" in caplog.text
