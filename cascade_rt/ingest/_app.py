@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cascade_rt.observe import health_report, readiness, register_actor_tree
 
 from ._handler import IngestHandler, error_response
-from ._openapi import build_openapi, ingest_path
+from ._openapi import build_openapi
 
 log = logging.getLogger("cascade_rt.ingest")
 
@@ -125,8 +125,8 @@ def build_app(
     app[HANDLER_KEY] = ingest
     # The paths known now get plain routes (looked up, not matched by a regular expression: a
     # tenth of the CPU of a one-record request); the patterns serve endpoints added later.
-    for key, route in ingest._routes.items():
-        app.router.add_post(ingest_path(route.endpoint), ingest.handler_for(key))
+    for path, handler in ingest.plain_routes():
+        app.router.add_post(path, handler)
     app.router.add_post("/ingest/{name}", ingest.handle)
     app.router.add_post("/ingest/{name}/{version}", ingest.handle)
     app.router.add_get("/health", health)

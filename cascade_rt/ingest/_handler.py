@@ -150,13 +150,16 @@ class IngestHandler:
         info = request.match_info
         return await self.handle_path(request, (info["name"], info.get("version")))
 
-    def handler_for(self, key: tuple[str, str | None]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """The handler of one known path, for a plain route (matched without a regular expression)."""
+    def plain_routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
+        """(path, handler) of each endpoint known now, for routes matched without a regular expression."""
 
-        async def handle(request: web.Request) -> web.StreamResponse:
-            return await self.handle_path(request, key)
+        def handler_for(key: tuple[str, str | None]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+            async def handle(request: web.Request) -> web.StreamResponse:
+                return await self.handle_path(request, key)
 
-        return handle
+            return handle
+
+        return [(ingest_path(route.endpoint), handler_for(key)) for key, route in self._routes.items()]
 
     async def handle_path(self, request: web.Request, key: tuple[str, str | None]) -> web.StreamResponse:
         """Serves one ingest request for the endpoint ``key`` (name, version)."""
