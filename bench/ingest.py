@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -187,11 +188,17 @@ async def _build_target_app(target: str) -> tuple[Any, str]:
 def _server_main(target: str, conn: Any) -> None:
     import uvloop
 
+    from cascade_rt.cli._app import GC_THRESHOLD
     from cascade_rt.ingest import serve
 
     async def main() -> None:
         app, note = await _build_target_app(target)
         _runner, port = await serve(app, "127.0.0.1", 0)
+        # The garbage-collector settings of `cascade-rt serve` (target c), so that no ratio comes
+        # from them.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         conn.send((port, note))
         await asyncio.Event().wait()
 
@@ -441,7 +448,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Starts every target, then measures them interleaved for ``--rounds`` rounds, keeping each
     target's best run (the machine is shared: the best run is the least disturbed one)."""
     ctx = mp.get_context("spawn")
-    bodies = {"array_1000": make_body(1000), "single": make_body(1)}
+    bodies = {kind: body for kind, body in (("array_1000", make_body(1000)), ("single", make_body(1)))
+              if kind in args.bodies}
     connections = {"array_1000": args.connections_array, "single": args.connections_single}
     results: dict[str, dict[str, Any]] = {kind: {} for kind in bodies}
     notes: dict[str, str] = {}
@@ -532,6 +540,7 @@ def main() -> None:
     parser.add_argument("--client", choices=("aiohttp", "raw"), default="aiohttp",
                         help="load generator: aiohttp.ClientSession or a minimal raw HTTP/1.1 client")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best run counts")
+    parser.add_argument("--bodies", default="array_1000,single", help="comma-separated subset of array_1000,single")
     parser.add_argument("--connections-array", type=int, default=16)
     parser.add_argument("--connections-single", type=int, default=64)
     parser.add_argument("--cascade-app", default="examples/bench_app.py", help="app file for `cascade-rt serve`")
@@ -541,6 +550,9 @@ def main() -> None:
     unknown = set(args.targets) - {"a", "b", "own", "pool", "c"}
     if unknown:
         parser.error(f"unknown target(s) {sorted(unknown)}; choose from a, b, own, pool, c")
+    args.bodies = [b.strip() for b in args.bodies.split(",") if b.strip()]
+    if not args.bodies or set(args.bodies) - {"array_1000", "single"}:
+        parser.error(f"--bodies takes array_1000 and/or single, got {args.bodies}")
     args.duration = args.duration or (1.0 if args.quick else 4.0)
     args.warmup = 0.3 if args.quick else 0.5
     args.rounds = args.rounds or (1 if args.quick else 3)

@@ -16,6 +16,7 @@ then its dead-letter queue.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -70,6 +71,9 @@ class Runtime:
             schedules every ``schedule_interval`` seconds.
         role: ``"all"``, or ``"ingest"`` for extra ``--workers`` processes that only publish to Kafka.
         commit_rows, commit_interval: Override every table's group-commit limits.
+        commit_process: Run each pipeline table's commits in a process of its own (see
+            ``TableWriter``), so that their CPU leaves the event loop that serves HTTP alone;
+            ``cascade-rt serve`` turns it on.
         clock: Current aware datetime (asset partitions, freshness); tests inject one.
     """
 
@@ -83,6 +87,7 @@ class Runtime:
         role: str = "all",
         commit_rows: int | None = None,
         commit_interval: float | None = None,
+        commit_process: bool = False,
         schedule_interval: float = 30.0,
         shutdown_timeout: float = 30.0,
         clock: Callable[[], datetime] | None = None,
@@ -97,6 +102,7 @@ class Runtime:
         self.role = role
         self.commit_rows = commit_rows
         self.commit_interval = commit_interval
+        self.commit_process = commit_process
         self.schedule_interval = schedule_interval
         self.shutdown_timeout = shutdown_timeout
         self.clock = clock
@@ -215,7 +221,7 @@ class Runtime:
             TableWriter,
             name="table" if parent.name != "tables" else table.table_name,
             parent=parent,
-            catalog=self.catalog,
+            catalog=functools.partial(open_catalog, self.home) if self.commit_process else self.catalog,
             identifier=identifier,
             schema=schema.iceberg_schema(),
             key_fields=list(schema.key_fields),
@@ -225,6 +231,7 @@ class Runtime:
             max_rows=self.commit_rows or cfg.commit_rows,
             max_delay=self.commit_interval or cfg.commit_interval,
             min_interval=cfg.min_commit_interval,
+            commit_process=self.commit_process,
         )
         self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier)
 

@@ -11,7 +11,7 @@ A :class:`Stream` is spawned into an actor system as a small supervision tree::
 In memory, ``publish`` splits a batch by key (``partition_batch``), hands each part to its
 partition's worker and returns once every part went through the sink, the transforms and the
 consumers (a stream with neither transforms nor consumers whose sink is a table writer's queue
-hands each batch whole to one worker in turn: the writer is one committer anyway). On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
+hands each batch whole to that queue itself: the writer is one committer anyway). On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
 actor then reads them back and delivers them, committing offsets after the sink returned.
 """
 
@@ -250,17 +250,17 @@ class Stream:
             await self._publish_kafka(batch)
             self.log.append(batch)
             return []
-        self._spread += 1
-        if self._whole_batches():
-            # Only a queueing sink (one table writer) and nothing per record: splitting by key
-            # would only cut the batch into smaller writes to the same single committer. It goes
-            # whole to one worker in turn (per-key order holds: publish returns once the worker
-            # queued it, and the writer commits in queue order).
-            parts = [(self._spread % self.parallelism, batch)]
-        else:
-            parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
         self.log.append(batch)
         self._published += batch.num_rows
+        if self._whole_batches():
+            # Only a queueing sink (one table writer) and nothing per record: splitting by key
+            # would only cut the batch into smaller writes to the same single committer, and a
+            # partition worker would only add a hop (a turn of the event loop, long under load)
+            # before the writer's queue. The publisher queues it whole itself (per-key order
+            # holds: publish returns once it is queued, and the writer commits in queue order).
+            return await self.deliver(batch)
+        self._spread += 1
+        parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
         return await self.dispatch(parts)
 
     def _whole_batches(self) -> bool:

@@ -10,6 +10,7 @@ from ._catalog import open_catalog as open_catalog
 from ._catalog import resolve_home as resolve_home
 from ._create import ensure_table as ensure_table
 from ._create import evolve_schema as evolve_schema
+from ._group import coalesce as coalesce
 from ._query import query as query
 from ._upsert import CommitResult as CommitResult
 from ._upsert import commit_append as commit_append
@@ -23,7 +24,6 @@ from ._writer import Stats as Stats
 from ._writer import TableWriter as TableWriter
 from ._writer import Write as Write
 from ._writer import WriterStatistics as WriterStatistics
-from ._writer import coalesce as coalesce
 
 __all__ = (
     "CommitResult",

@@ -29,7 +29,8 @@ from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from ._metadata import CachedTransaction
 
-__all__ = ("MAX_SNAPSHOTS_PROPERTY", "Retention", "expirable_snapshots", "expire_snapshots")
+__all__ = ("EXPIRE_EVERY", "MAX_SNAPSHOTS_PROPERTY", "Retention", "expirable_snapshots", "expire_snapshots", "retain",
+           "retention_due")
 
 logger = logging.getLogger("cascade_rt.table")
 
@@ -40,6 +41,9 @@ MIN_KEEP_PROPERTY = "history.expire.min-snapshots-to-keep"
 DEFAULT_MAX_SNAPSHOTS = 100
 DEFAULT_MAX_AGE_MS = 5 * 24 * 3600 * 1000  # Iceberg's default
 DEFAULT_MIN_KEEP = 1
+
+EXPIRE_EVERY = 100
+"""Commits between expiry passes when the count limit does not call for one sooner (the age rule)."""
 
 
 def _int_property(metadata: TableMetadata, name: str, default: int) -> int:
@@ -124,3 +128,29 @@ def expire_snapshots(table: Table, retention: Retention | None = None, *, now_ms
         except OSError as exc:  # a file gone already is no reason to fail the expiry
             logger.warning("table %s: could not delete manifest list %s: %s", table.name(), path, exc)
     return len(ids)
+
+
+def retain(table: Table, since_expiry: int) -> int | None:
+    """The writer's retention pass: expire snapshots when the count limit calls for it, or once
+    ``since_expiry`` commits passed since the last pass (``EXPIRE_EVERY``, for the age rule).
+
+    Returns:
+        The number of snapshots expired, or None when no pass was due. Blocking when a pass runs.
+
+    Raises:
+        ValueError: a retention property is not an integer.
+    """
+    retention = retention_due(table.metadata, since_expiry)
+    return None if retention is None else expire_snapshots(table, retention)
+
+
+def retention_due(metadata: TableMetadata, since_expiry: int) -> Retention | None:
+    """The table's retention when a pass is due (see :func:`retain`), else None. Does no I/O.
+
+    Raises:
+        ValueError: a retention property is not an integer.
+    """
+    retention = Retention.of(metadata)
+    if not retention.due(len(metadata.snapshots)) and since_expiry < EXPIRE_EVERY:
+        return None
+    return retention

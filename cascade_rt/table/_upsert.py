@@ -296,6 +296,14 @@ def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str 
     return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
 
+def commit_data(table: Table, data: pa.Table | pa.RecordBatch, keys: Sequence[str], *,
+                branch: str = MAIN_BRANCH) -> CommitResult:
+    """Upsert ``data`` on ``keys``, or append it when ``keys`` is empty (one commit). Blocking."""
+    if keys:
+        return commit_upsert(table, data, keys, branch=branch)
+    return commit_append(table, data, branch=branch)
+
+
 def commit_upsert(
     table: Table,
     data: pa.Table | pa.RecordBatch,

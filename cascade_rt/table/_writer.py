@@ -5,7 +5,8 @@ seconds after the first of them arrived (an actor timer), whichever comes first,
 ``min_interval`` set (the runtime's default), as soon as no further write is queued and at least
 ``min_interval`` seconds passed since the last commit: a durable acknowledgement then costs about
 one commit, not ``max_delay``, while commits stay at most ``1 / min_interval`` per second. While a commit
-runs in a worker thread the actor handles no message, so the writes that arrive meanwhile queue
+runs (in a worker thread, or in a process of its own with ``commit_process=True``: see
+``_commit_worker``) the actor handles no message, so the writes that arrive meanwhile queue
 in its mailbox and make up the next commit: the busier the table, the bigger each commit.
 Every ``Write`` carrying a promise is completed at the commit that made it durable, with that
 commit's :class:`CommitResult`, or with its exception.
@@ -26,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
 import pyarrow as pa
@@ -37,17 +38,16 @@ from pyiceberg.table.refs import MAIN_BRANCH
 
 from actors import Actor
 
+from ._commit_process import CommitProcess, check_catalog_source
 from ._create import PartitionBy, ensure_table
-from ._maintenance import Retention, expire_snapshots
-from ._upsert import CommitResult, commit_append, commit_upsert, conform
+from ._group import commit_buffered
+from ._maintenance import expire_snapshots, retention_due
+from ._upsert import CommitResult, commit_data, conform
 
 if TYPE_CHECKING:
     from actors import Promise
 
 logger = logging.getLogger("cascade_rt.table")
-
-EXPIRE_EVERY = 100
-"""Commits between expiry passes when the count limit does not call for one sooner (the age rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,22 +117,6 @@ class WriterStatistics:
     expiry_failures: int = 0
 
 
-def coalesce(batches: Sequence[pa.RecordBatch | pa.Table]) -> pa.Table:
-    """Concatenate batches and tables into one table, in order, unifying columns by name.
-
-    Columns missing from some inputs are null there; types are promoted where Arrow can.
-    """
-    tables = [pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches]
-    if not tables:
-        return pa.table({})
-    if len(tables) == 1:
-        return tables[0]
-    first = tables[0].schema
-    if all(t.schema.equals(first) for t in tables[1:]):
-        return pa.concat_tables(tables)
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
 def commit_due(buffered_rows: int, first_at: float | None, now: float, *, max_rows: int, max_delay: float) -> bool:
     """The group-commit rule: commit once ``max_rows`` rows wait, or ``max_delay`` s after the first."""
     if buffered_rows <= 0 or first_at is None:
@@ -152,24 +136,6 @@ def eager_commit_due(first_at: float, now: float, queued: Callable[[], int], *, 
     commit join the next one instead of each making its own. The caller still keeps
     ``min_interval`` between commits."""
     return now - first_at >= max(min_interval, STEADY_WAIT) or queued() == 0
-
-
-def commit_buffered(
-    table: Table,
-    pending: dict[str, list[pa.RecordBatch | pa.Table]],
-    keys: Sequence[str],
-    *,
-    deduplicate: bool,
-) -> dict[str, CommitResult]:
-    """Commit the buffered data of each branch (one commit per branch). Blocking."""
-    results: dict[str, CommitResult] = {}
-    for branch, batches in pending.items():
-        data = coalesce(batches)
-        if deduplicate:
-            results[branch] = commit_upsert(table, data, keys, branch=branch)
-        else:
-            results[branch] = commit_append(table, data, branch=branch)
-    return results
 
 
 @dataclass
@@ -200,9 +166,14 @@ class TableWriter(Actor):
         min_interval: When set, commit as soon as the mailbox holds no further write, but no sooner
             than this many seconds after the previous commit ended (None: wait for ``max_rows`` or
             ``max_delay``).
+        commit_process: Run the commits (and the retention passes) in a process of its own,
+            started with each incarnation, instead of a worker thread: their CPU then leaves the
+            event loop alone. ``catalog`` must be a picklable factory, and :meth:`commit_batches`
+            is not called.
 
     Raises:
         ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
+        TypeError: ``commit_process=True`` with a catalog that cannot reach another process.
     """
 
     def __init__(
@@ -218,6 +189,7 @@ class TableWriter(Actor):
         max_rows: int = 100_000,
         max_delay: float = 1.0,
         min_interval: float | None = None,
+        commit_process: bool = False,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -229,6 +201,8 @@ class TableWriter(Actor):
             )
         if max_rows < 1 or max_delay <= 0:
             raise ValueError(f"TableWriter({identifier!r}): max_rows must be >= 1 and max_delay > 0")
+        if commit_process:
+            check_catalog_source(identifier, catalog)
         self.catalog_source = catalog
         self.identifier = identifier
         self.schema = schema
@@ -239,6 +213,8 @@ class TableWriter(Actor):
         self.max_rows = max_rows
         self.max_delay = max_delay
         self.min_interval = min_interval
+        self.commit_process = commit_process
+        self._process: CommitProcess | None = None
         self._last_commit_end = 0.0
         self._idle_tick = -1
         self.table: Table | None = None
@@ -276,6 +252,11 @@ class TableWriter(Actor):
 
     async def started(self) -> None:
         self.table = await anyio.to_thread.run_sync(self._open)
+        if self.commit_process:
+            factory = cast("Callable[[], Catalog]", self.catalog_source)  # checked in __init__
+            self._process = await CommitProcess.start(
+                self.identifier, factory, key_fields=self.key_fields, deduplicate=self.deduplicate
+            )
         # Safety net: a one-shot tick skipped because the mailbox was full must not leave
         # buffered rows waiting for the next write.
         self.schedule_every(self.max_delay, _Tick(-1))
@@ -313,8 +294,13 @@ class TableWriter(Actor):
 
     async def stopped(self) -> None:
         # Stopping drains: whatever is still buffered is committed (or its writers failed).
-        if self._pending.rows or self._pending.writes:
-            await self._commit()
+        try:
+            if self._pending.rows or self._pending.writes:
+                await self._commit()
+        finally:
+            process, self._process = self._process, None
+            if process is not None:
+                await process.aclose()
 
     async def _write(self, message: Write) -> None:
         # Each write is checked against the table schema on arrival, so one bad batch fails
@@ -378,7 +364,10 @@ class TableWriter(Actor):
         table = self._require_table()
         began = time.perf_counter()
         try:
-            results = await anyio.to_thread.run_sync(self.commit_batches, table, pending.batches)
+            if self._process is not None:
+                results = await self._process.commit(pending.batches)
+            else:
+                results = await anyio.to_thread.run_sync(self.commit_batches, table, pending.batches)
         except BaseException as exc:
             self._failed += 1
             error = exc if isinstance(exc, Exception) else RuntimeError(f"commit to {self.identifier!r} cancelled")
@@ -406,11 +395,17 @@ class TableWriter(Actor):
         """
         self._since_expiry += commits
         try:
-            retention = Retention.of(table.metadata)  # a bad property is a failed pass, not a crash
-            if not retention.due(len(table.metadata.snapshots)) and self._since_expiry < EXPIRE_EVERY:
+            if self._process is not None:  # the process holds the table as committed
+                expired = await self._process.retain(self._since_expiry)
+            else:
+                retention = retention_due(table.metadata, self._since_expiry)  # raises on a bad property
+                expired = None if retention is None else await anyio.to_thread.run_sync(
+                    expire_snapshots, table, retention
+                )
+            if expired is None:
                 return
             self._since_expiry = 0
-            self._expired += await anyio.to_thread.run_sync(expire_snapshots, table, retention)
+            self._expired += expired
         except Exception as exc:
             self._expiry_failures += 1
             logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)
@@ -439,13 +434,11 @@ class TableWriter(Actor):
         table = self._require_table()
         began = time.perf_counter()
         try:
-            if keys:
-                result = await anyio.to_thread.run_sync(
-                    lambda: commit_upsert(table, message.data, keys, branch=message.branch)
-                )
+            if self._process is not None:
+                result = await self._process.merge(message.data, keys, message.branch)
             else:
                 result = await anyio.to_thread.run_sync(
-                    lambda: commit_append(table, message.data, branch=message.branch)
+                    lambda: commit_data(table, message.data, keys, branch=message.branch)
                 )
         except Exception as exc:
             self._failed += 1
@@ -459,3 +452,4 @@ class TableWriter(Actor):
             message.promise.set_result(result)
         await self._maintain(table, 1)
         return result
+

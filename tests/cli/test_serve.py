@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from cascade_rt.testing import commit_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "ingest_pipelines.py"
 
@@ -84,10 +86,13 @@ def test_serve_acknowledges_durably_and_drains_on_sigterm(served: tuple[str, sub
     status, body = post(f"{base}/ingest/ExamplePipeline", json.dumps([{"id": "1", "name": "a", "value": "x"}]).encode())
     assert status == 400
     assert body["details"] == [{"index": 0, "path": "$.value", "message": "Expected `float`, got `str`"}]
+    committers = commit_processes(proc.pid)  # serve commits each table in a process of its own
+    assert len(committers) == 2  # ExamplePipeline's and ComprehensivePipeline's tables
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert "draining" in output
+    assert not [pid for pid in committers if Path(f"/proc/{pid}").exists()]  # drained, then ended
 
     peek = cli("peek", "ComprehensivePipeline", "-n", "5", "--json", home=home)
     rows = [json.loads(line) for line in peek.stdout.splitlines()]
