@@ -174,10 +174,10 @@ class IngestHandler:
         try:
             response = await self._ingest(request, route)
         except Exception:
-            self.metrics.count_request(route.name, 500)
+            route.metrics.count(500)
             raise
         route.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.count_request(route.name, response.status)
+        route.metrics.count(response.status)
         return response
 
     async def _ingest(self, request: web.Request, route: _Route) -> web.StreamResponse:

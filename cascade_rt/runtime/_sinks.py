@@ -82,13 +82,12 @@ class PipelineEndpoint:
         if self.closed:
             raise Unavailable(self.name, "shutting down")
         token = object()  # one borrower per call: a task may submit more than once at a time
-        if admission_timeout is None:
-            await self._limiter.acquire_on_behalf_of(token)
-        else:
-            with anyio.move_on_after(admission_timeout) as scope:
-                await self._limiter.acquire_on_behalf_of(token)
-            if scope.cancelled_caught:
-                raise Backpressure(self.name, retry_after=max(1.0, round(admission_timeout)))
+        try:
+            # Without a checkpoint when there is room: a yield here would queue the batch behind
+            # every other ready task, which under load is a whole turn of the event loop.
+            self._limiter.acquire_on_behalf_of_nowait(token)
+        except anyio.WouldBlock:
+            await self._admit(token, admission_timeout)
         started = time.perf_counter()
         try:
             await self._deliver(batch)
@@ -96,6 +95,16 @@ class PipelineEndpoint:
             self._limiter.release_on_behalf_of(token)
         if self.metrics is not None:
             self.metrics.observe_commit(self.name, time.perf_counter() - started)
+
+    async def _admit(self, token: object, admission_timeout: float | None) -> None:
+        """Waits for room in the in-flight limit, at most ``admission_timeout`` seconds."""
+        if admission_timeout is None:
+            await self._limiter.acquire_on_behalf_of(token)
+            return
+        with anyio.move_on_after(admission_timeout) as scope:
+            await self._limiter.acquire_on_behalf_of(token)
+        if scope.cancelled_caught:
+            raise Backpressure(self.name, retry_after=max(1.0, round(admission_timeout)))
 
     async def _deliver(self, batch: pa.RecordBatch) -> None:
         publish = getattr(self.target, "publish", None)

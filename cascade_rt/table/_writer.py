@@ -265,13 +265,10 @@ class TableWriter(Actor):
         if isinstance(message, Write):
             return await self._write(message)
         if isinstance(message, _Tick):
-            pending = self._pending
-            if message.generation == self._generation or commit_due(
-                pending.rows or pending.writes, pending.first_at, time.monotonic(),
-                max_rows=self.max_rows, max_delay=self.max_delay,
-            ):
-                if pending.writes:
-                    await self._commit()
+            if message.generation == self._generation and self._pending.writes:
+                await self._commit()
+            else:
+                await self._commit_if_due()
             return None
         if isinstance(message, Flush):
             try:
@@ -286,7 +283,9 @@ class TableWriter(Actor):
         if isinstance(message, Merge):
             return await self._merge(message)
         if isinstance(message, Stats):
-            return self.statistics()
+            statistics = self.statistics()
+            await self._commit_if_due()
+            return statistics
         raise TypeError(
             f"TableWriter({self.identifier!r}) takes Write, Flush, Merge or Stats messages, "
             f"got {type(message).__name__}"
@@ -329,12 +328,24 @@ class TableWriter(Actor):
             pending.promises.setdefault(message.branch, []).append(message.promise)
         pending.rows += message.data.num_rows
         pending.writes += 1
-        now = time.monotonic()
         if pending.first_at is None:
-            pending.first_at = now
+            pending.first_at = time.monotonic()
             self.schedule_once(self.max_delay, _Tick(self._generation))
-        # Checked on every write too, so a timer tick lost to a full mailbox delays nothing.
-        if commit_due(pending.rows, pending.first_at, now, max_rows=self.max_rows, max_delay=self.max_delay):
+        await self._commit_if_due()
+
+    async def _commit_if_due(self) -> None:
+        """Commits (or schedules the commit of) what is buffered when a rule calls for it.
+
+        Checked after every message, not only after writes, so neither a timer tick lost to a
+        full mailbox nor a stale tick or ``Stats`` handled last leaves writes waiting for
+        ``max_delay``.
+        """
+        pending = self._pending
+        if not pending.writes or pending.first_at is None:
+            return
+        now = time.monotonic()
+        if commit_due(pending.rows or pending.writes, pending.first_at, now, max_rows=self.max_rows,
+                      max_delay=self.max_delay):
             await self._commit()
         elif self.min_interval is not None and eager_commit_due(
             pending.first_at, now, lambda: self.ref.statistics().mailbox_depth, min_interval=self.min_interval

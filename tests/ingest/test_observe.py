@@ -66,6 +66,23 @@ def test_metrics_are_created_once_per_registry() -> None:
     assert 'cascade_commit_seconds_count{pipeline="events"} 1.0' in generate_latest(registry).decode()
 
 
+def test_ingest_histograms_count_a_value_on_a_bound_in_that_bucket_and_render_cumulatively() -> None:
+    registry = CollectorRegistry()
+    metrics = IngestMetrics.on(registry)
+    for seconds in (0.001, 0.0011, 0.05, 99.0):
+        metrics.pipeline("events").latency.observe(seconds)
+    metrics.count_request("events", 503)
+    text = generate_latest(registry).decode()
+    assert 'cascade_ingest_request_seconds_bucket{le="0.001",pipeline="events"} 1.0' in text
+    assert 'cascade_ingest_request_seconds_bucket{le="0.0025",pipeline="events"} 2.0' in text
+    assert 'cascade_ingest_request_seconds_bucket{le="0.05",pipeline="events"} 3.0' in text
+    assert 'cascade_ingest_request_seconds_bucket{le="30.0",pipeline="events"} 3.0' in text
+    assert 'cascade_ingest_request_seconds_bucket{le="+Inf",pipeline="events"} 4.0' in text
+    assert 'cascade_ingest_request_seconds_sum{pipeline="events"} 99.0521' in text
+    assert 'cascade_ingest_requests_total{pipeline="events",status="503"} 1.0' in text
+    assert 'cascade_ingest_records_rejected_total{pipeline="events"} 0.0' in text
+
+
 def test_health_report_marks_failed_actors_and_merges_state_details() -> None:
     state = StaticState(tree=lambda: TREE, health=lambda: {"asset:daily": {"status": "warn", "age_hours": 30}})
     state.set_ready()

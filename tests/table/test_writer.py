@@ -161,6 +161,19 @@ async def test_merge_commits_pending_writes_first_then_merges_on_branch(
 
 
 @pytest.mark.anyio
+async def test_a_write_handled_before_a_stats_request_still_commits_at_once(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_delay=600, min_interval=0.01))
+        written = Promise[CommitResult]()
+        await ref.tell(Write(rows([1]), written))  # the mailbox holds the Stats request behind it
+        assert (await ref.ask(Stats())).waiting_writes == 1
+        with anyio.fail_after(10):  # not max_delay: the writer is idle after the Stats request
+            assert (await written.wait()).rows_written == 1
+
+
+@pytest.mark.anyio
 async def test_bad_write_fails_its_promise_only(home: Path, schema: Schema, rows: Rows) -> None:
     async with ActorSystem("t") as system:
         ref = await system.spawn(TableWriter, name="w", **_opts(home, schema, max_rows=2, max_delay=600))
