@@ -9,7 +9,6 @@ one registry never fails with a duplicate-name error.
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 import time
 import weakref
@@ -19,9 +18,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_LE = (*map(repr, LATENCY_BUCKETS), "+Inf")  # the bounds as Prometheus writes them
 
 _lock = threading.Lock()
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, IngestMetrics] = weakref.WeakKeyDictionary()
@@ -63,9 +62,9 @@ class Latency:
         """Cumulative ``(le, count)`` pairs as Prometheus exposes them."""
         total = 0
         out = []
-        for bound, count in zip([*LATENCY_BUCKETS, math.inf], self.counts, strict=True):
+        for bound, count in zip(_LE, self.counts, strict=True):
             total += count
-            out.append((floatToGoString(bound), float(total)))
+            out.append((bound, float(total)))
         return out
 
 
@@ -156,8 +155,8 @@ class IngestMetrics(Collector):
                 family.add_metric([name], count.value, created=count.created)
             for status, count in sorted(figures.requests.items()):
                 requests.add_metric([name, str(status)], count.value, created=count.created)
-            for histogram, family in ((figures.latency, latency), (figures.commit_latency, commits)):
-                family.add_metric([name], histogram.buckets(), histogram.sum)
+            for histogram, histograms in ((figures.latency, latency), (figures.commit_latency, commits)):
+                histograms.add_metric([name], histogram.buckets(), histogram.sum)
         yield from (*counters.values(), requests, latency, commits)
 
 
