@@ -13,10 +13,10 @@ by actors: ``submit`` blocks on the sink's bounded mailbox.
 One-object bodies that arrive in the same event-loop turn go together (``_ingest_together``):
 joined as NDJSON, decoded once and submitted as one batch, each request acknowledged when that
 batch is durable. A single record's Arrow batch costs ≈ 50 µs of fixed work, the submit and the
-table write a message each: one group pays them once. A body joins only when it is exactly one
-JSON object on one line (checked by a syntax-only parse), so the group decodes to exactly one
-record per body; when the group's decode reports invalid records, every member is decoded and
-answered alone, so each 400 lists its own records and only they reach the dead-letter queue.
+table write a message each: one group pays them once. A body joins only when it starts a JSON
+object and holds no line break, so the group decodes as NDJSON one line per body; when the
+group's decode reports invalid records or malformed JSON, every member is decoded and answered
+alone, so each 400 lists its own records and only they reach the dead-letter queue.
 
 Acknowledgement: 200 ``{"accepted": N}`` is sent only after ``endpoint.submit`` returned, i.e.
 once the batch is durable. The wait budget bounds only *admission* (mailbox space in the sink):
@@ -35,7 +35,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-import msgspec
 import orjson
 from aiohttp import web
 
@@ -63,23 +62,16 @@ def _retry_after(seconds: float) -> dict[str, str]:
 
 
 _OBJECT_FORMATS = frozenset({"JSON", "AUTO"})
-_RAW_VALUE = msgspec.json.Decoder(msgspec.Raw)
 _ALONE = object()
 MAX_GROUP = 1024
 """Most one-object bodies decoded and submitted together."""
 
 
-def _one_object(body: bytes) -> bool:
-    """Whether ``body`` is exactly one JSON object on one line, so that bodies joined with
-    newlines decode as NDJSON to exactly one record per body (a body that is not one JSON value,
-    say ``{..},{..}``, would otherwise merge with its neighbours)."""
-    if body[:1] != b"{" or b"\n" in body or b"\r" in body:
-        return False
-    try:
-        _RAW_VALUE.decode(body)
-    except msgspec.DecodeError:
-        return False
-    return True
+def _one_line_object(body: bytes) -> bool:
+    """Whether ``body`` may join a group: it starts an object and holds no line break, so bodies
+    joined with newlines decode as NDJSON one line per body. A line that is not exactly one JSON
+    object (``{..},{..}``, ``{..}}``) fails the group's decode, and every body then goes alone."""
+    return body[:1] == b"{" and b"\n" not in body and b"\r" not in body
 
 
 class _Group:
@@ -202,7 +194,7 @@ class IngestHandler:
                 body = gunzip(body, self.max_body)
         except BodyError as exc:
             return error_response(exc.status, exc.message)
-        if fmt in _OBJECT_FORMATS and route.budget_kw and self.coalesce and _one_object(body):
+        if fmt in _OBJECT_FORMATS and route.budget_kw and self.coalesce and _one_line_object(body):
             accepted = await self._ingest_together(route, body)
             if accepted is not None:
                 return accepted
@@ -277,7 +269,7 @@ class IngestHandler:
             if isinstance(getattr(exc, "errors", None), list):
                 return _ALONE  # some body is invalid: each is decoded (and answered) by itself
             raise
-        if batch.num_rows != len(bodies):  # pragma: no cover - _one_object guarantees one record each
+        if batch.num_rows != len(bodies):  # pragma: no cover - one line decodes to one record or fails
             return _ALONE
         try:
             await endpoint.submit(batch, admission_timeout=self.wait_budget)

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from cascade_rt.ingest import Backpressure, StaticState, Unavailable
-from cascade_rt.ingest._handler import IngestHandler, _one_object
+from cascade_rt.ingest._handler import IngestHandler, _one_line_object
 
 from ._doubles import RecordingEndpoint
 
@@ -402,11 +402,34 @@ async def test_concurrent_one_object_requests_each_get_their_own_answer_and_dead
 
 @pytest.mark.parametrize(
     ("body", "alone"),
-    [(b'{"id": "1"}', False), (b'  {"id": "1"}', True), (b'{"id": "1"},{"id": "2"}', True),
-     (b'{"id":\n"1"}', True), (b'[{"id": "1"}]', True), (b'{"id": "1"', True)],
+    [(b'{"id": "1"}', False), (b'  {"id": "1"}', True), (b'{"id": "1"},{"id": "2"}', False),
+     (b'{"id":\n"1"}', True), (b'{"id":\r"1"}', True), (b'[{"id": "1"}]', True), (b'{"id": "1"', False)],
 )
-def test_only_bodies_of_exactly_one_object_on_one_line_are_grouped(body: bytes, alone: bool) -> None:
-    assert _one_object(body) is not alone
+def test_only_bodies_that_start_an_object_on_one_line_are_grouped(body: bytes, alone: bool) -> None:
+    # Malformed one-line bodies may join: the group's decode fails and each body goes alone.
+    assert _one_line_object(body) is not alone
+
+
+async def test_malformed_one_line_bodies_in_a_group_get_their_own_400(
+    make_server: Callable[..., Any], schema: RecordSchema
+) -> None:
+    endpoint = RecordingEndpoint("events", schema)
+    two = b'{"id": "a", "name": "x", "value": 1},{"id": "b", "name": "y", "value": 2}'
+    cut = b'{"id": "c", "name": "z"'
+
+    async def post(server: object, body: bytes) -> tuple[int, object]:
+        async with server.post("/ingest/events", body) as response:  # type: ignore[attr-defined]
+            return response.status, await response.json()
+
+    with anyio.fail_after(20):
+        async with make_server([endpoint]) as server:
+            answers = await asyncio.gather(*(post(server, b) for b in [_one(0), two, _one(1), cut, _one(2)]))
+    assert [a[0] for a in answers] == [200, 400, 200, 400, 200]
+    assert answers[1] == (400, {"error": "invalid JSON body; nothing was accepted", "details": [
+        {"index": None, "path": "$", "message": "JSON is malformed: trailing characters (byte 37)"}]})
+    assert answers[3][1]["details"] == [  # type: ignore[index]
+        {"index": None, "path": "$", "message": "JSON is malformed: Input data was truncated"}]
+    assert sorted(i for b in endpoint.batches for i in b.column("id").to_pylist()) == ["0", "1", "2"]
 
 
 async def test_grouping_can_be_turned_off(make_server: Callable[..., Any], schema: RecordSchema) -> None:
