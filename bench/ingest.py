@@ -18,9 +18,9 @@ p50/p99 acknowledgement latency, ratios ``own/b``, ``own/a``, ``pool/own``, ``c/
 Goals: ``c`` ≥ 0.7x ``b`` and ≥ 500,000 records/s on 1,000-record bodies; single-record
 bodies ≥ 0.7x ``a``'s requests/s.
 
-    .venv/bin/python bench/ingest.py            # ~2 minutes
+    .venv/bin/python bench/ingest.py            # ~4 minutes: raw client, 256 / 2,048 connections
     .venv/bin/python bench/ingest.py --quick    # smoke run
-    .venv/bin/python bench/ingest.py --json --client raw
+    .venv/bin/python bench/ingest.py --json --client aiohttp --connections-single 256
 """
 
 from __future__ import annotations
@@ -188,8 +188,10 @@ async def _build_target_app(target: str) -> tuple[Any, str]:
 def _server_main(target: str, conn: Any) -> None:
     import uvloop
 
-    from cascade_rt.cli._app import GC_THRESHOLD
+    from cascade_rt.cli._app import GC_THRESHOLD, raise_file_limit
     from cascade_rt.ingest import serve
+
+    raise_file_limit()
 
     async def main() -> None:
         app, note = await _build_target_app(target)
@@ -336,6 +338,10 @@ async def _raw_load(host: str, port: int, path: str, body: bytes, connections: i
 def _client_main(kind: str, port: int, path: str, body: bytes, connections: int, duration: float,
                  warmup: float, conn: Any) -> None:
     import uvloop
+
+    from cascade_rt.cli._app import raise_file_limit
+
+    raise_file_limit()  # thousands of connections
 
     if kind == "raw":
         coro = _raw_load("127.0.0.1", port, path, body, connections, duration, warmup)
@@ -537,12 +543,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--duration", type=float, default=None, help="measured seconds per run")
     parser.add_argument("--targets", default="a,b,own,pool,c", help="comma-separated subset of a,b,own,pool,c")
-    parser.add_argument("--client", choices=("aiohttp", "raw"), default="aiohttp",
+    parser.add_argument("--client", choices=("aiohttp", "raw"), default="raw",
                         help="load generator: aiohttp.ClientSession or a minimal raw HTTP/1.1 client")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best run counts")
     parser.add_argument("--bodies", default="array_1000,single", help="comma-separated subset of array_1000,single")
-    parser.add_argument("--connections-array", type=int, default=16)
-    parser.add_argument("--connections-single", type=int, default=64)
+    parser.add_argument("--connections-array", type=int, default=256)
+    parser.add_argument("--connections-single", type=int, default=2048,
+                        help="a durable acknowledgement waits for a group commit: many requests in flight hide it")
     parser.add_argument("--cascade-app", default="examples/bench_app.py", help="app file for `cascade-rt serve`")
     parser.add_argument("--cascade-path", default="/ingest/bench", help="ingest path served by that app")
     args = parser.parse_args()

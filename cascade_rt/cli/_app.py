@@ -23,6 +23,25 @@ from rich.table import Table as RichTable
 GC_THRESHOLD = 50_000
 """``cascade-rt serve``'s young-generation collection threshold (see ``_serve``)."""
 
+
+def raise_file_limit() -> int:
+    """Raises this process's soft limit of open files to its hard limit (each keep-alive
+    connection holds one; the usual soft limit of 1,024 is below what an ingest server serves).
+    Returns the soft limit in force; where it cannot be changed, the one there was."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):
+        return soft
+    return wanted
+
 app = typer.Typer(
     name="cascade-rt",
     help="Streaming ingestion on an in-process actor model: HTTP ingest, streams, Iceberg tables, dlt assets.",
@@ -77,6 +96,7 @@ def serve(
 ) -> None:
     """Runs every pipeline, table, stream, API and asset of APP, with the HTTP API and the scheduler."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise_file_limit()
     if workers > 1 and not os.environ.get("CASCADE_KAFKA_BOOTSTRAP"):
         console.print(
             "[red]error:[/red] --workers N runs N processes that must share streams through Kafka; "

@@ -125,3 +125,17 @@ def test_workers_without_kafka_is_refused_with_the_reason(tmp_path: Path) -> Non
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert result.returncode == 2
     assert "CASCADE_KAFKA_BOOTSTRAP" in result.stdout
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
+    import resource
+
+    from cascade_rt.cli._app import raise_file_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        assert raise_file_limit() == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == (hard if hard != resource.RLIM_INFINITY else 1 << 20)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
