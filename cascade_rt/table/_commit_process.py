@@ -9,8 +9,9 @@ running, which crashes the writer as any failed commit does.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,7 +19,6 @@ from typing import Any
 import anyio
 import pyarrow as pa
 from anyio.abc import Process
-from anyio.streams.buffered import BufferedByteReceiveStream
 from pyiceberg.catalog import Catalog
 
 from ._commit_worker import HEADER, encode_message
@@ -65,26 +65,45 @@ class CommitProcess:
     Use ``await CommitProcess.start(...)``; every method but :meth:`aclose` raises
     :class:`CommitProcessError` once the process is gone, and re-raises an exception the
     commit raised there (a pyiceberg ``CommitFailedException``, say).
+
+    The pipes are the process's own, non-blocking on this side: a request is written without
+    yielding to the event loop while the pipe has room (a yield under load is a whole turn of
+    the loop), and only the reply is awaited.
+
+    Attributes:
+        expired: Snapshots the process's retention passes expired, as of the last reply.
+        expiry_failures: Retention passes that failed there (logged by the process).
     """
 
-    def __init__(self, identifier: str, process: Process) -> None:
+    def __init__(self, identifier: str, process: Process, requests: int, replies: int) -> None:
         self.identifier = identifier
         self._process = process
-        if process.stdin is None or process.stdout is None:  # pragma: no cover - opened with pipes
-            raise CommitProcessError(identifier, "started without pipes")
-        self._send = process.stdin
-        self._receive = BufferedByteReceiveStream(process.stdout)
+        self._requests = requests
+        self._replies = replies
         self._lock = anyio.Lock()
         self._broken: str | None = None
+        self.expired = 0
+        self.expiry_failures = 0
 
     @classmethod
     async def start(cls, identifier: str, catalog: Callable[[], Catalog], *, key_fields: Sequence[str],
                     deduplicate: bool) -> CommitProcess:
         """Starts the process and opens the table there (it must exist: the writer creates it)."""
-        process = await anyio.open_process(
-            [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None
-        )
-        self = cls(identifier, process)
+        child_in, requests = os.pipe()
+        replies, child_out = os.pipe()
+        try:
+            process = await anyio.open_process([sys.executable, "-c", WORKER], stdin=child_in, stdout=child_out,
+                                               stderr=None)
+        except BaseException:
+            os.close(requests)
+            os.close(replies)
+            raise
+        finally:  # the child holds its own copies
+            os.close(child_in)
+            os.close(child_out)
+        for fd in (requests, replies):
+            os.set_blocking(fd, False)
+        self = cls(identifier, process, requests, replies)
         try:
             await self._call("open", catalog, identifier, list(key_fields), deduplicate)
         except BaseException:
@@ -98,7 +117,8 @@ class CommitProcess:
         return self._process.pid
 
     async def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
-        """One group commit (one Iceberg commit per branch), as ``commit_buffered`` does it."""
+        """One group commit (one Iceberg commit per branch), as ``commit_buffered`` does it; the
+        process runs its retention pass after replying."""
         # One table of one chunk per branch: a pickle of hundreds of small batches costs more
         # than the copy that joins them.
         joined = {branch: [_one_chunk(parts)] for branch, parts in batches.items()}
@@ -110,29 +130,45 @@ class CommitProcess:
         result: CommitResult = await self._call("merge", data, list(keys), branch)
         return result
 
-    async def retain(self, since_expiry: int) -> int | None:
-        """The retention pass (``_maintenance.retain``) on the process's up-to-date table."""
-        expired: int | None = await self._call("retain", since_expiry)
-        return expired
-
     async def _call(self, operation: str, *args: Any) -> Any:
         async with self._lock:
             if self._broken is not None:
                 raise CommitProcessError(self.identifier, self._broken)
             try:
-                await self._send.send(encode_message((operation, args)))
-                (size,) = HEADER.unpack(await self._receive.receive_exactly(HEADER.size))
-                ok, value = pickle.loads(await self._receive.receive_exactly(size))
+                await self._write(encode_message((operation, args)))
+                (size,) = HEADER.unpack(await self._read(HEADER.size))
+                ok, value, counters = pickle.loads(await self._read(size))
             except BaseException as exc:
                 # A request cut short leaves the pipe mid-message: this process is done for.
                 self._broken = f"{operation!r} did not complete ({type(exc).__name__}: {exc})"
-                if isinstance(exc, (anyio.EndOfStream, anyio.BrokenResourceError, anyio.IncompleteRead,
-                                    anyio.ClosedResourceError, OSError)):
+                if isinstance(exc, (EOFError, OSError)):
                     raise CommitProcessError(self.identifier, f"{await self._ended()} during {operation!r}") from exc
                 raise
+        self.expired, self.expiry_failures = counters
         if not ok:
             raise value
         return value
+
+    async def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._requests, view):]
+            except BlockingIOError:
+                await anyio.wait_writable(self._requests)
+
+    async def _read(self, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            try:
+                chunk = os.read(self._replies, size - len(data))
+            except BlockingIOError:
+                await anyio.wait_readable(self._replies)
+                continue
+            if not chunk:
+                raise EOFError("the commit process closed its output")
+            data += chunk
+        return bytes(data)
 
     async def _ended(self) -> str:
         """Why the pipe broke: the process's exit status when it ended (it is reaped first)."""
@@ -148,10 +184,9 @@ class CommitProcess:
         killing it past ``STOP_TIMEOUT`` seconds."""
         self._broken = self._broken or "closed"
         with anyio.CancelScope(shield=True):
-            try:
-                await self._send.aclose()
-            except (anyio.BrokenResourceError, OSError):
-                pass
+            for fd in (self._requests, self._replies):
+                with contextlib.suppress(OSError):  # closed already
+                    os.close(fd)
             with anyio.move_on_after(STOP_TIMEOUT):
                 await self._process.wait()
             if self._process.returncode is None:

@@ -9,8 +9,8 @@ neither: the writer actor sends each commit's Arrow data and waits for the resul
     python -c "from cascade_rt.table._commit_worker import main; main()"
 
 The protocol is one request at a time over standard input and output, each message a big-endian
-8-byte length and a pickle: a request ``(operation, args)``, a reply ``(True, value)`` or
-``(False, exception)``. The first request must be ``"open"``. End of input ends the process; so
+8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``merge``), a
+reply ``(True, value, counters)`` or ``(False, exception, counters)``. The first request must be ``"open"``. End of input ends the process; so
 does the writer's process ending, since it owns the pipe. Anything the commits print goes to
 standard error: standard output carries only replies.
 """
@@ -33,6 +33,8 @@ from ._group import commit_buffered
 from ._maintenance import retain
 from ._upsert import CommitResult, commit_data
 
+logger = logging.getLogger("cascade_rt.table")
+
 HEADER = struct.Struct(">Q")
 PIPE_SIZE = 1 << 20
 """Bytes asked of the kernel for each pipe (Linux), so a commit's data crosses in few writes."""
@@ -41,21 +43,44 @@ _F_SETPIPE_SZ = 1031
 
 
 class _Worker:
-    """The table and the key settings of one writer, and the operations it runs on them."""
+    """The table and the key settings of one writer, the operations it runs on them, and the
+    retention pass that follows each commit."""
 
     def __init__(self, catalog: Callable[[], Catalog], identifier: str, keys: Sequence[str], deduplicate: bool) -> None:
         self.table: Table = catalog().load_table(identifier)
+        self.identifier = identifier
         self.keys = list(keys)
         self.deduplicate = deduplicate
+        self.since_expiry = 0
+        self.expired = 0
+        self.expiry_failures = 0
 
     def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
-        return commit_buffered(self.table, batches, self.keys, deduplicate=self.deduplicate)
+        results = commit_buffered(self.table, batches, self.keys, deduplicate=self.deduplicate)
+        self.since_expiry += len(results)
+        return results
 
     def merge(self, data: pa.Table, keys: Sequence[str], branch: str) -> CommitResult:
-        return commit_data(self.table, data, keys, branch=branch)
+        result = commit_data(self.table, data, keys, branch=branch)
+        self.since_expiry += 1
+        return result
 
-    def retain(self, since_expiry: int) -> int | None:
-        return retain(self.table, since_expiry)
+    def maintain(self) -> None:
+        """The retention pass, when due (see ``_maintenance.retain``). A failure is logged and
+        counted, never raised: the data is committed, and the next pass retries."""
+        try:
+            expired = retain(self.table, self.since_expiry)
+        except Exception as exc:
+            self.expiry_failures += 1
+            logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)
+            return
+        if expired is not None:
+            self.since_expiry = 0
+            self.expired += expired
+
+    def counters(self) -> tuple[int, int]:
+        """``(snapshots expired, failed retention passes)`` so far."""
+        return self.expired, self.expiry_failures
 
 
 def read_message(stream: IO[bytes]) -> Any:
@@ -76,15 +101,21 @@ def encode_message(value: Any) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-def _reply_error(exc: BaseException) -> bytes:
+def _reply_error(exc: BaseException, worker: _Worker | None) -> bytes:
+    counters = worker.counters() if worker is not None else (0, 0)
     try:
-        return encode_message((False, exc))
+        return encode_message((False, exc, counters))
     except Exception:  # an exception that does not pickle travels as its text
-        return encode_message((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        return encode_message((False, RuntimeError(f"{type(exc).__name__}: {exc}"), counters))
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """Answers requests until end of input (the first one opens the table)."""
+    """Answers requests until end of input (the first one opens the table).
+
+    A reply is ``(ok, value, (snapshots expired, failed retention passes))``. The retention pass
+    after a commit runs once its reply is sent, so it delays no acknowledgement, only a commit
+    that arrives meanwhile; its outcome shows in the counters of the next reply.
+    """
     worker: _Worker | None = None
     while True:
         try:
@@ -97,13 +128,17 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 value: Any = None
             elif worker is None:
                 raise RuntimeError(f"commit process: {operation!r} before 'open'")
-            else:
+            elif operation in ("commit", "merge"):
                 value = getattr(worker, operation)(*args)
-            reply = encode_message((True, value))
+            else:
+                raise RuntimeError(f"commit process: no operation {operation!r}")
+            reply = encode_message((True, value, worker.counters()))
         except Exception as exc:
-            reply = _reply_error(exc)
+            reply = _reply_error(exc, worker)
         replies.write(reply)
         replies.flush()
+        if worker is not None and operation in ("commit", "merge"):
+            worker.maintain()
 
 
 def main() -> None:

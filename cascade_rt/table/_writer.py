@@ -404,19 +404,16 @@ class TableWriter(Actor):
         A failed pass is logged and counted, never raised: the data is committed, and the next
         pass retries.
         """
+        if self._process is not None:  # the process runs the pass after each commit (see _commit_worker)
+            self._expired, self._expiry_failures = self._process.expired, self._process.expiry_failures
+            return
         self._since_expiry += commits
         try:
-            if self._process is not None:  # the process holds the table as committed
-                expired = await self._process.retain(self._since_expiry)
-            else:
-                retention = retention_due(table.metadata, self._since_expiry)  # raises on a bad property
-                expired = None if retention is None else await anyio.to_thread.run_sync(
-                    expire_snapshots, table, retention
-                )
-            if expired is None:
+            retention = retention_due(table.metadata, self._since_expiry)  # raises on a bad property
+            if retention is None:
                 return
             self._since_expiry = 0
-            self._expired += expired
+            self._expired += await anyio.to_thread.run_sync(expire_snapshots, table, retention)
         except Exception as exc:
             self._expiry_failures += 1
             logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)

@@ -31,7 +31,7 @@ from cascade_rt.table import (
 )
 from cascade_rt.table._commit_process import CommitProcess, CommitProcessError, check_catalog_source
 from cascade_rt.table._commit_worker import encode_message, read_message, serve
-from cascade_rt.table._maintenance import EXPIRE_EVERY, MAX_SNAPSHOTS_PROPERTY
+from cascade_rt.table._maintenance import MAX_SNAPSHOTS_PROPERTY
 from cascade_rt.testing import commit_processes
 
 Rows = Callable[..., pa.Table]
@@ -43,7 +43,7 @@ def _ids(catalog: Catalog, branch: str | None = None) -> list[int]:
     return sorted(data.column("id").to_pylist())
 
 
-def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any]]:
+def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any, tuple[int, int]]]:
     """Runs ``serve`` over in-memory pipes; returns its replies in order."""
     replies = io.BytesIO()
     serve(io.BytesIO(b"".join(encode_message(r) for r in requests)), replies)
@@ -57,29 +57,40 @@ def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any]]:
 # -- the protocol, in process ----------------------------------------------------------------------
 
 
-def test_the_worker_opens_commits_merges_and_retains_in_order(home: Path, schema: Schema, rows: Rows) -> None:
+def test_the_worker_opens_commits_and_merges_in_order(home: Path, schema: Schema, rows: Rows) -> None:
     catalog = open_catalog(home)
-    table = ensure_table(catalog, "default.t", schema)
-    table.transaction().set_properties({MAX_SNAPSHOTS_PROPERTY: "1"}).commit_transaction()
+    ensure_table(catalog, "default.t", schema)
     factory = functools.partial(open_catalog, home)
     answers = _exchange(
         ("open", (factory, "default.t", ["id"], True)),
         ("commit", ({"main": [rows([1, 2]), rows([2, 3], tag="x")], "b1": [rows([9])]},)),
         ("merge", (rows([3, 4], tag="m"), ["id"], "main")),
-        ("retain", (0,)),  # not due: 4 snapshots are fewer than the limit and its margin of 5
-        ("retain", (EXPIRE_EVERY,)),  # due after EXPIRE_EVERY commits
     )
-    assert [ok for ok, _ in answers] == [True] * 5
+    assert [(ok, counters) for ok, _, counters in answers] == [(True, (0, 0))] * 3
     committed = answers[1][1]
     assert set(committed) == {"main", "b1"}
     assert (committed["main"].rows_inserted, committed["main"].rows_written) == (3, 3)
     assert answers[2][1] == CommitResult(answers[2][1].snapshot_id, 1, 1, 2)
-    assert answers[3][1] is None
-    assert answers[4][1] >= 1  # the count limit of 1 expired the older snapshots
     assert _ids(catalog) == [1, 2, 3, 4]
     assert _ids(catalog, "b1") == [1, 2, 3, 9]  # branched from main as committed just before
     names = catalog.load_table("default.t").scan().to_arrow().sort_by("id").column("name").to_pylist()
     assert names == ["v1", "x2", "m3", "m4"]
+
+
+def test_the_worker_expires_snapshots_after_replying_and_reports_it_next(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    catalog = open_catalog(home)
+    table = ensure_table(catalog, "default.t", schema)
+    table.transaction().set_properties({MAX_SNAPSHOTS_PROPERTY: "1"}).commit_transaction()
+    factory = functools.partial(open_catalog, home)
+    commits = [("commit", ({"main": [rows([i])]},)) for i in range(8)]
+    answers = _exchange(("open", (factory, "default.t", [], False)), *commits)
+    # A pass is due once the snapshots exceed the limit of 1 by the margin of 5: after the 7th
+    # commit, whose reply went out first; the 8th reply reports it.
+    assert [counters for _, _, counters in answers] == [(0, 0)] * 8 + [(6, 0)]
+    assert len(catalog.load_table("default.t").metadata.snapshots) == 2
+    assert _ids(catalog) == list(range(8))
 
 
 def test_the_worker_answers_errors_and_goes_on(home: Path, schema: Schema, rows: Rows) -> None:
@@ -90,15 +101,32 @@ def test_the_worker_answers_errors_and_goes_on(home: Path, schema: Schema, rows:
         ("open", (factory, "default.missing", [], False)),
         ("open", (factory, "default.t", [], False)),
         ("commit", ({"main": [pa.table({"id": [1], "oops": [1]})]},)),
+        ("vacuum", ()),
         ("commit", ({"main": [rows([5])]},)),
     )
-    assert [ok for ok, _ in answers] == [False, False, True, False, True]
+    assert [ok for ok, _, _ in answers] == [False, False, True, False, False, True]
     with pytest.raises(RuntimeError, match=r"commit process: 'commit' before 'open'"):
         raise answers[0][1]
     assert isinstance(answers[1][1], NoSuchTableError)
     with pytest.raises(ValueError, match=r"columns \['oops'\] are not in the table schema"):
         raise answers[3][1]
-    assert answers[4][1]["main"].rows_written == 1
+    with pytest.raises(RuntimeError, match=r"commit process: no operation 'vacuum'"):
+        raise answers[4][1]
+    assert answers[5][1]["main"].rows_written == 1
+
+
+def test_a_failed_retention_pass_is_counted_and_the_commits_go_on(
+    home: Path, schema: Schema, rows: Rows, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = open_catalog(home)
+    table = ensure_table(catalog, "default.t", schema)
+    table.transaction().set_properties({MAX_SNAPSHOTS_PROPERTY: "many"}).commit_transaction()
+    factory = functools.partial(open_catalog, home)
+    answers = _exchange(("open", (factory, "default.t", [], False)),
+                        ("commit", ({"main": [rows([1])]},)), ("commit", ({"main": [rows([2])]},)))
+    assert [(ok, counters) for ok, _, counters in answers] == [(True, (0, 0)), (True, (0, 0)), (True, (0, 1))]
+    assert "cascade.history.max-snapshots' must be an integer, got 'many'" in caplog.text
+    assert _ids(catalog) == [1, 2]
 
 
 def test_read_message_at_the_end_of_input_raises_eof() -> None:
@@ -131,8 +159,7 @@ async def test_a_commit_process_commits_and_exits_when_closed(home: Path, schema
         try:
             results = await process.commit({"main": [rows([1, 2]), rows([2, 3], tag="x")]})
             merged = await process.merge(rows([3], tag="m"), [], "side")
-            assert await process.retain(0) is None  # the default count limit is far away
-            assert await process.retain(EXPIRE_EVERY) == 0  # a pass, with nothing old enough to expire
+            assert (process.expired, process.expiry_failures) == (0, 0)
         finally:
             await process.aclose()
     assert (results["main"].rows_inserted, results["main"].rows_written) == (3, 3)
@@ -160,7 +187,7 @@ async def test_a_commit_process_that_died_fails_the_commit_naming_the_table(
                                      r"during 'commit'"):
                 await process.commit({"main": [rows([1])]})
             with pytest.raises(CommitProcessError, match=r"'commit' did not complete"):
-                await process.retain(0)
+                await process.merge(rows([2]), [], "main")
         finally:
             await process.aclose()
 
@@ -213,3 +240,20 @@ async def test_the_writer_commits_out_of_process_and_restarts_when_the_process_d
             assert commit_processes() != [child]
         assert commit_processes() == []  # stopping the writer ended its process
     assert _ids(open_catalog(home)) == [1, 2, 4, 5]
+
+
+@pytest.mark.anyio
+async def test_the_writer_reports_the_retention_passes_of_its_process(home: Path, schema: Schema, rows: Rows) -> None:
+    table = ensure_table(open_catalog(home), "default.t", schema)
+    table.transaction().set_properties({MAX_SNAPSHOTS_PROPERTY: "1"}).commit_transaction()
+    opts: dict[str, Any] = {"catalog": functools.partial(open_catalog, home), "identifier": "default.t",
+                            "schema": schema, "max_delay": 600, "commit_process": True}
+    with anyio.fail_after(120):
+        async with ActorSystem("t") as system:
+            ref = await system.spawn(TableWriter, name="w", **opts)
+            for i in range(9):  # the pass after the 7th commit shows in the 8th commit's reply
+                await ref.tell(Write(rows([i])))
+                await ref.ask(Flush())
+            stats = await ref.ask(Stats())
+    assert (stats.commits, stats.snapshots_expired, stats.expiry_failures) == (9, 6, 0)
+    assert _ids(open_catalog(home)) == list(range(9))
