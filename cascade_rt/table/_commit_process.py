@@ -92,8 +92,10 @@ class CommitProcess:
         child_in, requests = os.pipe()
         replies, child_out = os.pipe()
         try:
+            # A session of its own: Ctrl-C signals the terminal's whole process group, and a commit
+            # process must not die of it mid-commit; it ends when the writer closes its input.
             process = await anyio.open_process([sys.executable, "-c", WORKER], stdin=child_in, stdout=child_out,
-                                               stderr=None)
+                                               stderr=None, start_new_session=True)
         except BaseException:
             os.close(requests)
             os.close(replies)

@@ -139,3 +139,29 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == (hard if hard != resource.RLIM_INFINITY else 1 << 20)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_ctrl_c_to_the_terminal_drains_serve_and_leaves_its_commit_processes_to_it(tmp_path: Path) -> None:
+    # Ctrl-C signals the whole foreground process group; the commit processes must not die of
+    # it mid-commit, but end when serve closes their pipes after draining.
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "CASCADE_KAFKA_BOOTSTRAP": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cascade_rt.cli", "serve", str(EXAMPLE), "--port", str(port), "--home", str(home)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env, start_new_session=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        committers = commit_processes(proc.pid)
+        assert len(committers) == 2
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    assert "draining" in output
+    assert "KeyboardInterrupt" not in output
+    assert not [pid for pid in committers if Path(f"/proc/{pid}").exists()]
