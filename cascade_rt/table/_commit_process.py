@@ -3,8 +3,9 @@
 The writer starts one when it commits out of process (``TableWriter(commit_process=True)``),
 sends it each group commit's data and awaits the result; one request is in flight at a time, as
 the writer handles one message at a time. The process belongs to one writer incarnation: a
-restart starts a new one, and a process that dies or stops answering fails the commit it was
-running, which crashes the writer as any failed commit does.
+restart starts a new one, and a process that dies fails the commit it was running, which
+crashes the writer as any failed commit does. There is no timeout on a reply, as there is none on
+a commit in a thread: an upsert of millions of rows may take minutes.
 """
 
 from __future__ import annotations
