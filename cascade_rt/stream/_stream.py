@@ -11,8 +11,9 @@ A :class:`Stream` is spawned into an actor system as a small supervision tree::
 In memory, ``publish`` splits a batch by key (``partition_batch``), hands each part to its
 partition's worker and returns once every part went through the sink, the transforms and the
 consumers (a stream with neither transforms nor consumers whose sink is a table writer's queue
-hands each batch whole to that queue itself: the writer is one committer anyway). On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
-actor then reads them back and delivers them, committing offsets after the sink returned.
+hands each batch whole to that queue itself: the writer is one committer anyway). On Kafka,
+``publish`` returns once the broker acknowledged every record; the consumer actor then reads
+them back and delivers them, committing offsets after the sink returned.
 """
 
 from __future__ import annotations

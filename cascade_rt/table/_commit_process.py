@@ -10,7 +10,6 @@ a commit in a thread: an upsert of millions of rows may take minutes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import sys
@@ -83,6 +82,7 @@ class CommitProcess:
         self._replies = replies
         self._lock = anyio.Lock()
         self._broken: str | None = None
+        self._closed = False
         self.expired = 0
         self.expiry_failures = 0
 
@@ -186,10 +186,12 @@ class CommitProcess:
         """Closes the process's input (it exits after the request it runs) and waits for it,
         killing it past ``STOP_TIMEOUT`` seconds."""
         self._broken = self._broken or "closed"
+        if self._closed:
+            return
+        self._closed = True  # an fd is closed once: its number may belong to another file after
         with anyio.CancelScope(shield=True):
             for fd in (self._requests, self._replies):
-                with contextlib.suppress(OSError):  # closed already
-                    os.close(fd)
+                os.close(fd)
             with anyio.move_on_after(STOP_TIMEOUT):
                 await self._process.wait()
             if self._process.returncode is None:

@@ -10,9 +10,10 @@ neither: the writer actor sends each commit's Arrow data and waits for the resul
 
 The protocol is one request at a time over standard input and output, each message a big-endian
 8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``merge``), a
-reply ``(True, value, counters)`` or ``(False, exception, counters)``. The first request must be ``"open"``. End of input ends the process; so
-does the writer's process ending, since it owns the pipe. Anything the commits print goes to
-standard error: standard output carries only replies.
+reply ``(True, value, counters)`` or ``(False, exception, counters)``. The first request must be
+``"open"``. End of input ends the process; so does the writer's process ending, since it owns
+the pipe. Anything the commits print goes to standard error: standard output carries only
+replies.
 """
 
 from __future__ import annotations
@@ -146,10 +147,14 @@ def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the replies
     for fd in (sys.stdin.fileno(), replies.fileno()):
-        try:
-            import fcntl
-
-            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
-        except (ImportError, OSError):  # not Linux, or over the user's pipe limit: the default size
-            pass
+        _grow_pipe(fd)
     serve(sys.stdin.buffer, replies)
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, OSError):  # not Linux, or over the user's pipe limit: the default size
+        pass

@@ -165,6 +165,7 @@ async def test_a_commit_process_commits_and_exits_when_closed(home: Path, schema
     assert (results["main"].rows_inserted, results["main"].rows_written) == (3, 3)
     assert merged.rows_written == 1
     assert process._process.returncode == 0
+    await process.aclose()  # a second close closes no file descriptor again
     assert _ids(catalog) == [1, 2, 3]
     assert _ids(catalog, "side") == [1, 2, 3, 3]
     with pytest.raises(CommitProcessError, match=r"^commit process of table 'default\.t': closed$"):
