@@ -5,6 +5,7 @@ Plain synchronous functions; the handler maps their exceptions to HTTP statuses.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Any
 
@@ -51,6 +52,13 @@ def choose_format(content_type: str, endpoint_format: str | None) -> str:
         f"unsupported Content-Type {content_type!r}; send application/json "
         "(or application/x-ndjson, one record per line)",
     )
+
+
+@functools.lru_cache(maxsize=256)
+def format_for(content_type: str, endpoint_format: str | None) -> str:
+    """``choose_format`` for a ``Content-Type`` header as sent (parameters, any case); cached,
+    as clients send the same few values (parsing costs a few µs of a small request)."""
+    return choose_format(content_type.partition(";")[0].strip().lower(), endpoint_format)
 
 
 def check_encoding(encoding: str) -> bool:

@@ -29,32 +29,25 @@ aiohttp no longer cancels handlers on disconnect, and the write lives in the sin
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-import orjson
 from aiohttp import web
 
 from cascade_rt.observe import IngestMetrics
 
-from ._body import BodyError, check_encoding, choose_format, detect_format, gunzip, invalid_records
+from ._body import BodyError, check_encoding, detect_format, format_for, gunzip, invalid_records
+from ._errors import error_response, internal_error
 from ._openapi import ingest_path
 from ._protocol import Backpressure, IngestEndpoint, Unavailable, accepts_admission_timeout
 
 log = logging.getLogger("cascade_rt.ingest")
 
 _JSON = "application/json"
-
-
-def error_response(status: int, message: str, *, headers: dict[str, str] | None = None,
-                   **extra: Any) -> web.Response:
-    """A JSON error body ``{"error": message, **extra}``."""
-    return web.Response(
-        status=status, body=orjson.dumps({"error": message, **extra}), content_type=_JSON, headers=headers
-    )
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -145,13 +138,9 @@ class IngestHandler:
     def plain_routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
         """(path, handler) of each endpoint known now, for routes matched without a regular expression."""
 
-        def handler_for(key: tuple[str, str | None]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-            async def handle(request: web.Request) -> web.StreamResponse:
-                return await self.handle_path(request, key)
-
-            return handle
-
-        return [(ingest_path(route.endpoint), handler_for(key)) for key, route in self._routes.items()]
+        # A partial, not a closure: one coroutine frame less a request.
+        return [(ingest_path(route.endpoint), functools.partial(self.handle_path, key=key))
+                for key, route in self._routes.items()]
 
     async def handle_path(self, request: web.Request, key: tuple[str, str | None]) -> web.StreamResponse:
         """Serves one ingest request for the endpoint ``key`` (name, version)."""
@@ -166,8 +155,7 @@ class IngestHandler:
         try:
             response = await self._ingest(request, route)
         except Exception:
-            route.metrics.count(500)
-            raise
+            response = internal_error(request)  # JSON, no middleware: see _errors
         route.metrics.latency.observe(time.perf_counter() - started)
         route.metrics.count(response.status)
         return response
@@ -180,7 +168,7 @@ class IngestHandler:
         endpoint = route.endpoint
         headers = request.headers
         try:
-            fmt = choose_format(request.content_type if "Content-Type" in headers else "", endpoint.format)
+            fmt = format_for(headers.get("Content-Type", ""), endpoint.format)
             gzipped = check_encoding(headers.get("Content-Encoding", "").strip().lower())
             length = request.content_length
             if length is not None and length > self.max_body:

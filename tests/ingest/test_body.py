@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from cascade_rt.ingest import BodyError, choose_format, gunzip, invalid_records
-from cascade_rt.ingest._body import check_encoding, detect_format
+from cascade_rt.ingest._body import check_encoding, detect_format, format_for
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,27 @@ def test_choose_format_refuses_other_media_types_with_415() -> None:
     with pytest.raises(BodyError, match=r"unsupported Content-Type 'text/csv'; send application/json") as info:
         choose_format("text/csv", None)
     assert info.value.status == 415
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("application/json", "AUTO"),
+        ("Application/JSON; charset=utf-8", "AUTO"),
+        (" application/x-ndjson ;charset=UTF-8", "NDJSON"),
+        ("", "AUTO"),
+    ],
+)
+def test_format_for_reads_the_header_as_sent(header: str, expected: str) -> None:
+    assert format_for(header, None) == expected
+    assert format_for(header, None) == expected  # the cached answer
+
+
+def test_format_for_refuses_other_media_types_every_time() -> None:
+    for _ in range(2):  # a refusal is not cached as an answer
+        with pytest.raises(BodyError, match=r"unsupported Content-Type 'text/csv'") as info:
+            format_for("Text/CSV; header=present", None)
+        assert info.value.status == 415
 
 
 def test_check_encoding_takes_gzip_and_identity_only() -> None:
