@@ -22,7 +22,7 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     Group commit: a commit holds every write waiting for it; it happens when ``commit_rows`` rows
     wait, ``commit_interval`` seconds after the first of them, or as soon as no further write is
-    queued once ``min_commit_interval`` seconds passed since the previous commit (``None``: only by
+    queued once ``min_commit_interval`` seconds passed since the previous commit began (``None``: only by
     rows and time).
     """
 

@@ -3,7 +3,7 @@
 Writes are buffered and committed together when ``max_rows`` rows are waiting or ``max_delay``
 seconds after the first of them arrived (an actor timer), whichever comes first, or, with
 ``min_interval`` set (the runtime's default), as soon as no further write is queued and at least
-``min_interval`` seconds passed since the last commit: a durable acknowledgement then costs about
+``min_interval`` seconds passed since the last commit began: a durable acknowledgement then costs about
 one commit, not ``max_delay``, while commits stay at most ``1 / min_interval`` per second. While a commit
 runs (in a worker thread, or in a process of its own with ``commit_process=True``: see
 ``_commit_worker``) the actor handles no message, so the writes that arrive meanwhile queue
@@ -164,7 +164,7 @@ class TableWriter(Actor):
         max_rows: Commit once this many rows are buffered.
         max_delay: Commit at most this many seconds after the first buffered write.
         min_interval: When set, commit as soon as the mailbox holds no further write, but no sooner
-            than this many seconds after the previous commit ended (None: wait for ``max_rows`` or
+            than this many seconds after the previous commit began (None: wait for ``max_rows`` or
             ``max_delay``).
         commit_process: Run the commits (and the retention passes) in a process of its own,
             started with each incarnation, instead of a worker thread: their CPU then leaves the
@@ -215,7 +215,7 @@ class TableWriter(Actor):
         self.min_interval = min_interval
         self.commit_process = commit_process
         self._process: CommitProcess | None = None
-        self._last_commit_end = 0.0
+        self._last_commit_start = 0.0
         self._idle_tick = -1
         self.table: Table | None = None
         self._target: tuple[int, pa.Schema] | None = None
@@ -351,7 +351,7 @@ class TableWriter(Actor):
             pending.first_at, now, lambda: self.ref.statistics().mailbox_depth, min_interval=self.min_interval
         ):
             # Commit now, or once min_interval allows, instead of lingering until max_delay.
-            wait = self._last_commit_end + self.min_interval - now
+            wait = self._last_commit_start + self.min_interval - now
             if wait <= 0:
                 await self._commit()
             elif self._idle_tick != self._generation:
@@ -374,6 +374,7 @@ class TableWriter(Actor):
             return []
         table = self._require_table()
         began = time.perf_counter()
+        self._last_commit_start = time.monotonic()
         try:
             if self._process is not None:
                 results = await self._process.commit(pending.batches)
@@ -388,7 +389,6 @@ class TableWriter(Actor):
                         promise.set_exception(error)
             raise
         self._last_seconds = time.perf_counter() - began
-        self._last_commit_end = time.monotonic()
         self._commits += len(results)
         for branch, result in results.items():
             self._rows_committed += result.rows_written
@@ -441,6 +441,7 @@ class TableWriter(Actor):
         keys = list(message.keys) if message.keys is not None else self.key_fields
         table = self._require_table()
         began = time.perf_counter()
+        self._last_commit_start = time.monotonic()
         try:
             if self._process is not None:
                 result = await self._process.merge(message.data, keys, message.branch)

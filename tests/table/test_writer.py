@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,39 @@ async def test_min_interval_commits_an_idle_write_at_once_not_after_max_delay(
             assert (await second.wait()).rows_written == 1
         assert (await ref.ask(Stats())).commits == 2
     assert sorted(_table(home).scan().to_arrow().column("id").to_pylist()) == [1, 2]
+
+
+class _SlowCommits(TableWriter):
+    """Each commit takes at least ``SECONDS``."""
+
+    SECONDS = 0.4
+
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+        time.sleep(self.SECONDS)
+        return super().commit_batches(table, batches)
+
+
+@pytest.mark.anyio
+async def test_min_interval_counts_from_the_start_of_the_previous_commit(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    # A write that arrives during a commit longer than min_interval is committed as soon as that
+    # commit ends, not min_interval after it: the rule bounds commits a second, not idle time.
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(
+            _SlowCommits, name="w", **_opts(home, schema, max_rows=1_000_000, max_delay=600, min_interval=0.3)
+        )
+        first, second = Promise[CommitResult](), Promise[CommitResult]()
+        await ref.tell(Write(rows([1]), first))
+        await anyio.sleep(0.1)  # the first commit is running
+        await ref.tell(Write(rows([2]), second))
+        with anyio.fail_after(10):
+            await first.wait()
+            first_done = time.monotonic()
+            await second.wait()
+            gap = time.monotonic() - first_done
+    # One slow commit (0.4 s) apart; counting min_interval from the end would add 0.3 s.
+    assert _SlowCommits.SECONDS - 0.05 <= gap < _SlowCommits.SECONDS + 0.25
 
 
 @pytest.mark.parametrize(
