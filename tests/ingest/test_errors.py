@@ -48,7 +48,8 @@ async def test_a_failing_observability_handler_gets_500_with_an_id(make_server: 
                 assert response.status == 500
                 text = await response.text()
     payload = json.loads(text)
-    assert set(payload) == {"error", "id"} and payload["error"] == "internal error"
+    assert set(payload) == {"error", "id"}
+    assert payload["error"] == "internal error"
     assert "tree on fire" not in text
     (record,) = [r for r in caplog.records if payload["id"] in r.getMessage()]
     assert record.getMessage() == f"internal error {payload['id']} handling GET /admin/actors"

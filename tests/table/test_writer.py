@@ -255,14 +255,20 @@ async def test_failed_flush_fails_its_promise(home: Path, schema: Schema, rows: 
                     await promise.wait()
 
 
+async def _eager_writer(system: ActorSystem, home: Path, schema: Schema, min_interval: float,
+                        cls: type[TableWriter] = TableWriter) -> Any:
+    """A writer that commits only by the ``min_interval`` rule (``max_rows`` and ``max_delay`` far off)."""
+    return await system.spawn(
+        cls, name="w", **_opts(home, schema, max_rows=1_000_000, max_delay=600, min_interval=min_interval)
+    )
+
+
 @pytest.mark.anyio
 async def test_min_interval_commits_an_idle_write_at_once_not_after_max_delay(
     home: Path, schema: Schema, rows: Rows
 ) -> None:
     async with ActorSystem("t") as system:
-        ref = await system.spawn(
-            TableWriter, name="w", **_opts(home, schema, max_rows=1_000_000, max_delay=600, min_interval=0.01)
-        )
+        ref = await _eager_writer(system, home, schema, 0.01)
         first, second = Promise[CommitResult](), Promise[CommitResult]()
         await ref.tell(Write(rows([1]), first))
         with anyio.fail_after(10):  # max_delay is 600 s: only the idle rule can commit it
@@ -290,9 +296,7 @@ async def test_min_interval_counts_from_the_start_of_the_previous_commit(
     # A write that arrives during a commit longer than min_interval is committed as soon as that
     # commit ends, not min_interval after it: the rule bounds commits a second, not idle time.
     async with ActorSystem("t") as system:
-        ref = await system.spawn(
-            _SlowCommits, name="w", **_opts(home, schema, max_rows=1_000_000, max_delay=600, min_interval=0.3)
-        )
+        ref = await _eager_writer(system, home, schema, 0.3, _SlowCommits)
         first, second = Promise[CommitResult](), Promise[CommitResult]()
         await ref.tell(Write(rows([1]), first))
         await anyio.sleep(0.1)  # the first commit is running
