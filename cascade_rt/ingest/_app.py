@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cascade_rt.observe import health_report, readiness, register_actor_tree
 
-from ._errors import add_unmatched_route, error_response, json_errors
+from ._errors import JSON, add_unmatched_route, error_response, json_errors
 from ._handler import IngestHandler
 from ._openapi import build_openapi
 
@@ -39,7 +39,7 @@ STATE_KEY = web.AppKey("cascade_state", object)
 HANDLER_KEY = web.AppKey("cascade_ingest_handler", IngestHandler)
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+    return web.Response(status=status, body=orjson.dumps(data), content_type=JSON)
 
 
 def build_app(

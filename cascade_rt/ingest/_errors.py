@@ -23,14 +23,15 @@ log = logging.getLogger("cascade_rt.ingest")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_JSON = "application/json"
+JSON = "application/json"
+"""The media type of every JSON answer."""
 
 
 def error_response(status: int, message: str, *, headers: dict[str, str] | None = None,
                    **extra: Any) -> web.Response:
     """A JSON error body ``{"error": message, **extra}``."""
     return web.Response(
-        status=status, body=orjson.dumps({"error": message, **extra}), content_type=_JSON, headers=headers
+        status=status, body=orjson.dumps({"error": message, **extra}), content_type=JSON, headers=headers
     )
 
 
@@ -56,7 +57,7 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except web.HTTPException as exc:
-            if exc.status < 400:
+            if exc.status < 400 or exc.content_type == JSON:  # not an error, or already JSON
                 raise
             return http_error(exc)
         except Exception:

@@ -41,13 +41,11 @@ from aiohttp import web
 from cascade_rt.observe import IngestMetrics
 
 from ._body import BodyError, check_encoding, detect_format, format_for, gunzip, invalid_records
-from ._errors import error_response, internal_error
+from ._errors import JSON, error_response, internal_error
 from ._openapi import ingest_path
 from ._protocol import Backpressure, IngestEndpoint, Unavailable, accepts_admission_timeout
 
 log = logging.getLogger("cascade_rt.ingest")
-
-_JSON = "application/json"
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -208,7 +206,7 @@ class IngestHandler:
             return error_response(503, str(exc), headers=_retry_after(exc.retry_after))
         rows = batch.num_rows
         route.metrics.accepted.inc(rows)
-        return web.Response(body=b'{"accepted":%d}' % rows, content_type=_JSON)
+        return web.Response(body=b'{"accepted":%d}' % rows, content_type=JSON)
 
     async def _ingest_together(self, route: _Route, body: bytes) -> web.Response | None:
         """Ingests a one-object body together with the others that arrive in the same event-loop
@@ -244,7 +242,7 @@ class IngestHandler:
         if isinstance(outcome, Unavailable):
             return error_response(503, str(outcome), headers=_retry_after(outcome.retry_after))
         route.metrics.accepted.inc(1)
-        return web.Response(body=b'{"accepted":1}', content_type=_JSON)
+        return web.Response(body=b'{"accepted":1}', content_type=JSON)
 
     async def _submit_group(self, route: _Route, bodies: list[bytes]) -> Any:
         """Decodes and submits a group of one-object bodies; the outcome every member answers."""

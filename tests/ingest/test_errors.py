@@ -64,8 +64,12 @@ async def raising_app() -> AsyncIterator[str]:
     async def moved(request: web.Request) -> web.Response:
         raise web.HTTPFound("/elsewhere")
 
+    async def conflict(request: web.Request) -> web.Response:
+        raise web.HTTPConflict(text='{"error": "taken", "id": 7}', content_type="application/json")
+
     app = web.Application()
     app.router.add_get("/busy", json_errors(too_many))
+    app.router.add_get("/conflict", json_errors(conflict))
     app.router.add_get("/moved", json_errors(moved))
     add_unmatched_route(app)
     runner, port = await serve(app, "127.0.0.1", 0)
@@ -80,6 +84,11 @@ async def test_an_http_exception_becomes_json_with_the_headers_a_client_acts_on(
         assert (response.status, await response.json()) == (429, {"error": "Too Many Requests"})
         assert response.headers["Retry-After"] == "7"
         assert "X-Internal" not in response.headers
+
+
+async def test_an_http_exception_that_is_json_already_is_answered_as_raised(raising_app: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(raising_app + "/conflict") as response:
+        assert (response.status, await response.json()) == (409, {"error": "taken", "id": 7})
 
 
 async def test_a_redirect_is_not_an_error(raising_app: str) -> None:
