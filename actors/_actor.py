@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._mailbox import DEFAULT_MAILBOX, Mailbox
@@ -150,6 +151,24 @@ class Actor:
         drain first, have another actor call ``await ref.stop()``.
         """
         self._cell().request_exit()
+
+    def crash(self, error: BaseException) -> None:
+        """Fail this incarnation with ``error`` at its next message boundary, as if a handler had
+        raised it: for a failure seen outside any handler, such as in a thread the actor runs. Its
+        supervisor then restarts it (or not) by its strategy. Never awaits; call it on the event
+        loop the actor runs on."""
+        self._cell().crash(error)
+
+    def requeue(self, messages: Iterable[Any]) -> None:
+        """Put ``messages`` back at the head of this actor's mailbox, in order and outside its bound.
+
+        For work an incarnation took from its mailbox and could not finish before it crashed: call
+        it from ``stopped()``, and the next incarnation handles these first, before anything sent
+        later.
+        """
+        queue = self._cell().queue
+        queue.items.extendleft(reversed(list(messages)))
+        queue.notify()
 
     def _make_ref(self, cell: Cell) -> ActorRef:
         from ._ref import ActorRef

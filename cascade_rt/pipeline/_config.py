@@ -21,9 +21,8 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An Iceberg table: sort order, dedup on the key, partitioning and group-commit settings.
 
     Group commit: a commit holds every write waiting for it; it happens when ``commit_rows`` rows
-    wait, ``commit_interval`` seconds after the first of them, or as soon as no further write is
-    queued once ``min_commit_interval`` seconds passed since the previous commit began (``None``: only by
-    rows and time).
+    wait, ``commit_interval`` seconds after the first of them, or as soon as ``min_commit_interval``
+    seconds have passed since the previous commit began (``None``: only by rows and time).
     """
 
     order_by_fields: list[str] = []

@@ -1,8 +1,8 @@
 """``CommitProcess``: the writer's side of a commit process (see ``_commit_worker``).
 
-The writer starts one when it commits out of process (``TableWriter(commit_process=True)``),
-sends it each group commit's data and awaits the result; one request is in flight at a time, as
-the writer handles one message at a time. The process belongs to one writer incarnation: a
+The writer starts one when it commits out of process (``TableWriter(commit_process=True)``);
+its committer thread sends it each group commit's data and waits for the result, one request at
+a time. The process belongs to one writer incarnation: a
 restart starts a new one, and a process that dies fails the commit it was running, which
 crashes the writer as any failed commit does. There is no timeout on a reply, as there is none on
 a commit in a thread: an upsert of millions of rows may take minutes.
@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pyarrow as pa
 from anyio.abc import Process
 from pyiceberg.catalog import Catalog
@@ -62,13 +66,13 @@ def check_catalog_source(identifier: str, catalog: Catalog | Callable[[], Catalo
 class CommitProcess:
     """A running commit process for the table ``identifier``.
 
-    Use ``await CommitProcess.start(...)``; every method but :meth:`aclose` raises
-    :class:`CommitProcessError` once the process is gone, and re-raises an exception the
-    commit raised there (a pyiceberg ``CommitFailedException``, say).
+    Use ``await CommitProcess.start(...)``. :meth:`commit` and :meth:`merge` block until the
+    process replied, so the writer calls them from its committer thread (see ``_committer``), one
+    at a time; they raise :class:`CommitProcessError` once the process is gone, and re-raise an
+    exception the commit raised there (a pyiceberg ``CommitFailedException``, say).
 
-    The pipes are the process's own, non-blocking on this side: a request is written without
-    yielding to the event loop while the pipe has room (a yield under load is a whole turn of
-    the loop), and only the reply is awaited.
+    The pipes are the process's own and non-blocking on this side; a call waits for them with
+    ``select``, so :meth:`aclose` can close them under a call that waits forever.
 
     Attributes:
         expired: Snapshots the process's retention passes expired, as of the last reply.
@@ -80,7 +84,7 @@ class CommitProcess:
         self._process = process
         self._requests = requests
         self._replies = replies
-        self._lock = anyio.Lock()
+        self._lock = threading.Lock()
         self._broken: str | None = None
         self._closed = False
         self.expired = 0
@@ -108,7 +112,7 @@ class CommitProcess:
             os.set_blocking(fd, False)
         self = cls(identifier, process, requests, replies)
         try:
-            await self._call("open", catalog, identifier, list(key_fields), deduplicate)
+            await anyio.to_thread.run_sync(self.call, "open", catalog, identifier, list(key_fields), deduplicate)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
@@ -119,68 +123,81 @@ class CommitProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    async def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+    def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
         """One group commit (one Iceberg commit per branch), as ``commit_buffered`` does it; the
-        process runs its retention pass after replying."""
+        process runs its retention pass after replying. Blocking."""
         # One table of one chunk per branch: a pickle of hundreds of small batches costs more
         # than the copy that joins them.
         joined = {branch: [_one_chunk(parts)] for branch, parts in batches.items()}
-        result: dict[str, CommitResult] = await self._call("commit", joined)
+        result: dict[str, CommitResult] = self.call("commit", joined)
         return result
 
-    async def merge(self, data: pa.Table | pa.RecordBatch, keys: Sequence[str], branch: str) -> CommitResult:
-        """Upserts ``data`` on ``keys`` (appends when empty) on ``branch``, in one commit."""
-        result: CommitResult = await self._call("merge", data, list(keys), branch)
+    def merge(self, data: pa.Table | pa.RecordBatch, keys: Sequence[str], branch: str) -> CommitResult:
+        """Upserts ``data`` on ``keys`` (appends when empty) on ``branch``, in one commit. Blocking."""
+        result: CommitResult = self.call("merge", data, list(keys), branch)
         return result
 
-    async def _call(self, operation: str, *args: Any) -> Any:
-        async with self._lock:
+    def call(self, operation: str, *args: Any) -> Any:
+        """Sends one request and waits (blocking) for its reply."""
+        with self._lock:
             if self._broken is not None:
                 raise CommitProcessError(self.identifier, self._broken)
             try:
-                await self._write(encode_message((operation, args)))
-                (size,) = HEADER.unpack(await self._read(HEADER.size))
-                ok, value, counters = pickle.loads(await self._read(size))
+                self._write(encode_message((operation, args)))
+                (size,) = HEADER.unpack(self._read(HEADER.size))
+                ok, value, counters = pickle.loads(self._read(size))
             except BaseException as exc:
                 # A request cut short leaves the pipe mid-message: this process is done for.
                 self._broken = f"{operation!r} did not complete ({type(exc).__name__}: {exc})"
-                if isinstance(exc, (EOFError, OSError)):
-                    raise CommitProcessError(self.identifier, f"{await self._ended()} during {operation!r}") from exc
+                if isinstance(exc, (EOFError, OSError, ValueError)):
+                    raise CommitProcessError(self.identifier, f"{self._ended()} during {operation!r}") from exc
                 raise
         self.expired, self.expiry_failures = counters
         if not ok:
             raise value
         return value
 
-    async def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             try:
                 view = view[os.write(self._requests, view):]
             except BlockingIOError:
-                await anyio.wait_writable(self._requests)
+                select.select([], [self._requests], [])
 
-    async def _read(self, size: int) -> bytes:
+    def _read(self, size: int) -> bytes:
         data = bytearray()
         while len(data) < size:
             try:
                 chunk = os.read(self._replies, size - len(data))
             except BlockingIOError:
-                await anyio.wait_readable(self._replies)
+                select.select([self._replies], [], [])
                 continue
             if not chunk:
                 raise EOFError("the commit process closed its output")
             data += chunk
         return bytes(data)
 
-    async def _ended(self) -> str:
-        """Why the pipe broke: the process's exit status when it ended (it is reaped first)."""
-        with anyio.move_on_after(1.0):
-            await self._process.wait()
-        code = self._process.returncode
-        if code is None:
-            return "its pipe broke"
-        return f"the process ended (exit status {code})"
+    def _ended(self) -> str:
+        """Why the pipe broke: the process's exit status once it has one, looked at without
+        reaping the process (its event loop does that; this runs in the committer thread)."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            code = self._exit_status()
+            if code is not None:
+                return f"the process ended (exit status {code})"
+            if time.monotonic() >= deadline:
+                return "its pipe broke"
+            time.sleep(0.01)
+
+    def _exit_status(self) -> int | None:
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped by the event loop, which keeps the status
+            return self._process.returncode
+        if info is None:
+            return None
+        return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
 
     async def aclose(self) -> None:
         """Closes the process's input (it exits after the request it runs) and waits for it,

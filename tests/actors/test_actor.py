@@ -226,3 +226,34 @@ async def test_self_stop_is_a_normal_exit(system: ActorSystem) -> None:
         await seen.wait()
     assert notices == [Terminated(ref, "stopped", None)]
     assert ref.statistics().failures == 0
+
+
+async def test_crash_from_outside_a_handler_restarts_and_requeue_puts_work_first(system: ActorSystem) -> None:
+    log: list[object] = []
+
+    class Worker(Actor):
+        """Takes ("job", n) messages into a buffer of its own; a crash hands them back as ("redo", n)."""
+
+        def __init__(self) -> None:
+            self.taken: list[int] = []
+
+        async def receive(self, message: object) -> object:
+            if message == "fail":  # as a thread the actor runs would report a failure
+                self.crash(RuntimeError("lost the disk (test)"))
+            elif isinstance(message, tuple) and message[0] == "job":
+                self.taken.append(message[1])
+            else:
+                log.append(message)
+            return None
+
+        async def stopped(self) -> None:
+            self.requeue(("redo", n) for n in self.taken)
+
+    ref = await system.spawn(Worker, name="w")
+    for message in (("job", 1), ("job", 2), "fail", "later"):
+        await ref.tell(message)
+    with anyio.fail_after(5):
+        await ref.ask("sync")
+    # "fail" ended the incarnation before "later"; the next one did the requeued work first.
+    assert log == [("redo", 1), ("redo", 2), "later", "sync"]
+    assert (ref.statistics().failures, ref.statistics().restarts) == (1, 1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog import Catalog
@@ -157,8 +158,8 @@ async def test_a_commit_process_commits_and_exits_when_closed(home: Path, schema
             "default.t", functools.partial(open_catalog, home), key_fields=["id"], deduplicate=True
         )
         try:
-            results = await process.commit({"main": [rows([1, 2]), rows([2, 3], tag="x")]})
-            merged = await process.merge(rows([3], tag="m"), [], "side")
+            results = await anyio.to_thread.run_sync(process.commit, {"main": [rows([1, 2]), rows([2, 3], tag="x")]})
+            merged = await anyio.to_thread.run_sync(process.merge, rows([3], tag="m"), [], "side")
             assert (process.expired, process.expiry_failures) == (0, 0)
         finally:
             await process.aclose()
@@ -169,7 +170,7 @@ async def test_a_commit_process_commits_and_exits_when_closed(home: Path, schema
     assert _ids(catalog) == [1, 2, 3]
     assert _ids(catalog, "side") == [1, 2, 3, 3]
     with pytest.raises(CommitProcessError, match=r"^commit process of table 'default\.t': closed$"):
-        await process.commit({"main": [rows([7])]})
+        process.commit({"main": [rows([7])]})
 
 
 @pytest.mark.anyio
@@ -186,9 +187,9 @@ async def test_a_commit_process_that_died_fails_the_commit_naming_the_table(
             with pytest.raises(CommitProcessError,
                                match=r"commit process of table 'default\.t': the process ended \(exit status -9\) "
                                      r"during 'commit'"):
-                await process.commit({"main": [rows([1])]})
+                await anyio.to_thread.run_sync(process.commit, {"main": [rows([1])]})
             with pytest.raises(CommitProcessError, match=r"'commit' did not complete"):
-                await process.merge(rows([2]), [], "main")
+                process.merge(rows([2]), [], "main")
         finally:
             await process.aclose()
 

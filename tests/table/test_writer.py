@@ -28,7 +28,6 @@ from cascade_rt.table import (
     open_catalog,
     read_branch,
 )
-from cascade_rt.table._writer import commit_due, eager_commit_due
 
 Rows = Callable[..., pa.Table]
 
@@ -47,19 +46,6 @@ def test_coalesce_keeps_order_and_unifies_columns_by_name() -> None:
 
 def test_coalesce_of_nothing_is_an_empty_table() -> None:
     assert coalesce([]).num_rows == 0
-
-
-@pytest.mark.parametrize(
-    ("rows", "first_at", "now", "due"),
-    [
-        (0, None, 10.0, False),
-        (5, 10.0, 10.5, False),
-        (10, 10.0, 10.0, True),
-        (5, 10.0, 11.0, True),
-    ],
-)
-def test_commit_due_on_rows_or_age(rows: int, first_at: float | None, now: float, due: bool) -> None:
-    assert commit_due(rows, first_at, now, max_rows=10, max_delay=1.0) is due
 
 
 def test_writer_options_are_checked(schema: Schema, catalog: Catalog) -> None:
@@ -308,22 +294,6 @@ async def test_min_interval_counts_from_the_start_of_the_previous_commit(
             gap = time.monotonic() - first_done
     # One slow commit (0.4 s) apart; counting min_interval from the end would add 0.3 s.
     assert _SlowCommits.SECONDS - 0.05 <= gap < _SlowCommits.SECONDS + 0.25
-
-
-@pytest.mark.parametrize(
-    ("first_at", "now", "queued", "due"),
-    [(10.0, 10.01, 0, True), (10.0, 10.01, 3, False), (10.0, 10.06, 3, True), (10.0, 10.2, 0, True)],
-)
-def test_eager_commit_when_idle_or_once_the_oldest_write_waited_min_interval(
-    first_at: float, now: float, queued: int, due: bool
-) -> None:
-    assert eager_commit_due(first_at, now, lambda: queued, min_interval=0.05) is due
-
-
-@pytest.mark.parametrize(("now", "queued", "due"), [(10.001, 3, False), (10.02, 3, True), (10.0, 0, True)])
-def test_with_no_min_interval_queued_writes_still_join_the_next_commit(now: float, queued: int, due: bool) -> None:
-    # min_interval=0 must not commit each queued write by itself: they join for STEADY_WAIT.
-    assert eager_commit_due(10.0, now, lambda: queued, min_interval=0.0) is due
 
 
 def test_string_columns_are_appended_without_casting_to_large_types(home: Path, catalog: Catalog) -> None:
