@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cascade_rt.table")
 
 
+BACKLOG_GROUPS = 2
+"""Groups of ``max_rows`` rows a writer lets wait for commits (one committing, one gathering)
+before it stops reading its mailbox until they are committed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """Buffer ``data`` for the next group commit on ``branch``; ``promise`` gets its CommitResult."""
@@ -278,7 +283,12 @@ class TableWriter(Actor):
                 return
             await self._settle(None, Barrier)  # keep the good writes, then crash on the bad one (dead letter)
             raise
-        self._require_committer().put(Entry(message.branch, data, message.promise))
+        committer = self._require_committer()
+        committer.put(Entry(message.branch, data, message.promise))
+        if committer.waiting_rows >= BACKLOG_GROUPS * self.max_rows:
+            # Backpressure: stop reading until what waits is committed, so that the mailbox fills
+            # and its senders wait, instead of the committer's queue growing without bound.
+            await self._settle(None, Barrier)
 
     async def _settle(self, promise: Promise[Any] | None, barrier: Callable[..., Barrier]) -> Any:
         """Queues a barrier (``Barrier(done)`` with its other arguments bound) and waits until

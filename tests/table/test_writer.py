@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import ListType, NestedField, StringType
 
-from actors import ActorSystem, Backoff, Promise
+from actors import ActorSystem, Backoff, Mailbox, MailboxFull, Promise
 from cascade_rt.table import (
     CommitResult,
     Flush,
@@ -313,3 +314,34 @@ def test_string_columns_are_appended_without_casting_to_large_types(home: Path, 
     assert conform(data, table).schema.field("id").type == pa.large_string()
     assert commit_append(table, data).rows_written == 2
     assert table.scan().to_arrow().column("tags").to_pylist() == [["x"], None]
+
+
+class _GatedCommits(TableWriter):
+    """Commits wait for ``GATE``."""
+
+    GATE = threading.Event()
+
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+        _GatedCommits.GATE.wait(10)
+        return super().commit_batches(table, batches)
+
+
+@pytest.mark.anyio
+async def test_a_backlog_of_two_groups_stops_the_writer_reading_so_its_mailbox_fills(
+    home: Path, schema: Schema, rows: Rows
+) -> None:
+    _GatedCommits.GATE = threading.Event()
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(_GatedCommits, name="w", mailbox=Mailbox(capacity=2),
+                                 **_opts(home, schema, max_rows=2, max_delay=600))
+        promises = [Promise[CommitResult]() for _ in range(6)]
+        with anyio.fail_after(10):
+            for i, promise in enumerate(promises):  # 1 + 2 commit (held), 3 + 4 wait: the writer stops
+                await ref.tell(Write(rows([i]), promise))
+            await anyio.wait_all_tasks_blocked()
+            with pytest.raises(MailboxFull):
+                ref.tell_nowait(Write(rows([99])))
+            _GatedCommits.GATE.set()
+            assert [(await p.wait()).rows_written for p in promises[:4]] == [2, 2, 2, 2]  # two groups of two
+            await ref.ask(Flush())
+    assert sorted(_table(home).scan().to_arrow().column("id").to_pylist()) == [0, 1, 2, 3, 4, 5]
