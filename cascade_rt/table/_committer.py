@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import sniffio
 
 from actors import Promise
 
@@ -57,12 +56,12 @@ def commit_deadline(first_at: float, last_start: float, *, max_delay: float, min
 def loop_notifier() -> Notify:
     """A ``Notify`` for the event loop running now (asyncio and uvloop, or trio)."""
     call: Callable[[Callable[[], object]], object]
-    if sniffio.current_async_library() == "trio":
+    try:
+        call = asyncio.get_running_loop().call_soon_threadsafe
+    except RuntimeError:  # not asyncio: anyio's other backend
         import trio
 
         call = trio.lowlevel.current_trio_token().run_sync_soon
-    else:
-        call = asyncio.get_running_loop().call_soon_threadsafe
 
     def notify(callback: Callable[[], object]) -> None:
         try:
