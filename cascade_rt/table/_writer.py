@@ -188,6 +188,7 @@ class TableWriter(Actor):
         self.commit_process = commit_process
         self._process: CommitProcess | None = None
         self._committer: Committer | None = None
+        self._barrier_done: Callable[[CommitResult | None, BaseException | None], None] | None = None
         self.table: Table | None = None
         self._target: tuple[int, pa.Schema] | None = None
         self._since_expiry = 0
@@ -225,7 +226,7 @@ class TableWriter(Actor):
             )
         self._committer = Committer(
             self.identifier, commit=self._commit_group, merge=self._merge_data, maintain=self._maintain,
-            notify=loop_notifier(), on_failure=self.crash, max_rows=self.max_rows, max_delay=self.max_delay,
+            notify=loop_notifier(), on_failure=self._on_failure, max_rows=self.max_rows, max_delay=self.max_delay,
             min_interval=self.min_interval,
         )
         self._committer.start()
@@ -252,10 +253,20 @@ class TableWriter(Actor):
         committer = self._committer
         try:
             if committer is not None:
-                if committer.failure is None:
-                    await self._settle(None, functools.partial(Barrier, stop=True))
-                else:
-                    self.requeue(Write(entry.data, entry.promise, entry.branch) for entry in committer.leftovers())
+                failed_before = committer.failure is not None
+                if not failed_before:
+                    try:
+                        await self._settle(None, functools.partial(Barrier, stop=True))
+                    except Exception as exc:  # its writes failed with it
+                        logger.warning("table %s: the last commit failed: %s", self.identifier, exc)
+                if committer.failure is not None:
+                    leftovers = committer.leftovers()
+                    if failed_before:  # a crash: the next incarnation commits them
+                        self.requeue(Write(entry.data, entry.promise, entry.branch) for entry in leftovers)
+                    else:  # stopping: nobody will
+                        for entry in leftovers:
+                            if entry.promise is not None and not entry.promise.done():
+                                entry.promise.set_exception(committer.failure)
                 await anyio.to_thread.run_sync(committer.join)
         finally:
             process, self._process = self._process, None
@@ -288,14 +299,21 @@ class TableWriter(Actor):
         if committer.waiting_rows >= BACKLOG_GROUPS * self.max_rows:
             # Backpressure: stop reading until what waits is committed, so that the mailbox fills
             # and its senders wait, instead of the committer's queue growing without bound.
-            await self._settle(None, Barrier)
+            try:
+                await self._settle(None, Barrier)
+            except Exception:  # a commit failed: the crash follows, and this write is requeued
+                return
 
     async def _settle(self, promise: Promise[Any] | None, barrier: Callable[..., Barrier]) -> Any:
         """Queues a barrier (``Barrier(done)`` with its other arguments bound) and waits until
         everything before it is committed (and its merge made); completes ``promise`` with the
         outcome as well, and returns it."""
+        committer = self._require_committer()
+        if committer.failure is not None:
+            raise committer.failure
         waiter, done = barrier_waiter()
-        self._require_committer().put(barrier(done))
+        self._barrier_done = done
+        committer.put(barrier(done))
         try:
             result = await waiter.wait()
         except Exception as exc:
@@ -305,6 +323,14 @@ class TableWriter(Actor):
         if promise is not None and not promise.done():
             promise.set_result(result)
         return result
+
+    def _on_failure(self, error: BaseException) -> None:
+        """A commit failed (on the event loop): a barrier still queued will not be reached, so its
+        waiter fails now; then the actor crashes."""
+        done, self._barrier_done = self._barrier_done, None
+        if done is not None:
+            done(None, error)
+        self.crash(error)
 
     def _conform(self, data: pa.RecordBatch | pa.Table) -> pa.Table:
         """Checks one write against the table schema, casting only what does not fit as it is
