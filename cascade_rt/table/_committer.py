@@ -98,7 +98,8 @@ def _resolve(entries: list[Entry], results: dict[str, CommitResult]) -> None:
             entry.promise.set_result(results[entry.branch])
 
 
-def _reject(entries: list[Entry], barrier: Barrier | None, error: BaseException) -> None:
+def reject(entries: list[Entry], barrier: Barrier | None, error: BaseException) -> None:
+    """Fails the promises of ``entries`` (and ``barrier``) with ``error``; on the event loop."""
     for entry in entries:
         if entry.promise is not None and not entry.promise.done():
             entry.promise.set_exception(error)
@@ -233,7 +234,7 @@ class Committer:
         try:
             results = self._commit(batches)
         except BaseException as exc:
-            self._stop_on(exc, functools.partial(_reject, group, barrier, exc))
+            self._stop_on(exc, functools.partial(reject, group, barrier, exc))
             return False, None
         self.last_commit_seconds = time.perf_counter() - began
         self.commits += len(results)

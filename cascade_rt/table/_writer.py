@@ -41,7 +41,7 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from actors import Actor
 
 from ._commit_process import CommitProcess, check_catalog_source
-from ._committer import Barrier, Committer, Entry, barrier_waiter, loop_notifier
+from ._committer import Barrier, Committer, Entry, barrier_waiter, loop_notifier, reject
 from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
 from ._maintenance import expire_snapshots, retention_due
@@ -264,9 +264,7 @@ class TableWriter(Actor):
                     if failed_before:  # a crash: the next incarnation commits them
                         self.requeue(Write(entry.data, entry.promise, entry.branch) for entry in leftovers)
                     else:  # stopping: nobody will
-                        for entry in leftovers:
-                            if entry.promise is not None and not entry.promise.done():
-                                entry.promise.set_exception(committer.failure)
+                        reject(leftovers, None, committer.failure)
                 await anyio.to_thread.run_sync(committer.join)
         finally:
             process, self._process = self._process, None
