@@ -37,13 +37,25 @@ _FAST_ERRORS = (
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
 
 
+# Messages of our own for the malformed bodies users meet most, so they stay the same whatever
+# msgspec's release words them as (0.22 and 0.23 differ for invalid UTF-8).
+INVALID_UTF8 = "JSON is malformed: invalid UTF-8"
+TRUNCATED = "JSON is malformed: the body ends inside a value"
+
+
 def _split_message(exc: Exception) -> tuple[str, str]:
     """(path, message) of a msgspec error: "Expected `int`, got `str` - at `$.a`"."""
     text = str(exc)
     if type(exc) is UnicodeDecodeError:
-        return "$", f"JSON is malformed: invalid UTF-8 ({exc.reason})"
-    if type(exc) is msgspec.DecodeError and not text.startswith("JSON is malformed"):
-        text = f"JSON is malformed: {text}"
+        return "$", INVALID_UTF8
+    if type(exc) is msgspec.DecodeError:
+        lowered = text.lower()
+        if "utf-8" in lowered:
+            return "$", INVALID_UTF8
+        if "truncated" in lowered:
+            return "$", TRUNCATED
+        if not text.startswith("JSON is malformed"):
+            text = f"JSON is malformed: {text}"
     message, sep, path = text.rpartition(" - at `")
     if not sep:
         return "$", text

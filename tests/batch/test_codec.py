@@ -116,7 +116,7 @@ def test_malformed_json_is_a_body_error() -> None:
     with pytest.raises(ValidationError, match="malformed") as info:
         _codec().decode(b"[" + GOOD)
     assert info.value.errors == [
-        {"index": None, "path": "$", "message": "JSON is malformed: Input data was truncated"}
+        {"index": None, "path": "$", "message": "JSON is malformed: the body ends inside a value"}
     ]
 
 
@@ -219,5 +219,5 @@ def test_invalid_utf8_inside_free_form_json_names_the_record(count: int) -> None
     with pytest.raises(ValidationError) as info:
         codec.decode(body, "JSON_ARRAY")
     assert info.value.errors == [
-        {"index": count - 1, "path": "$", "message": "JSON is malformed: invalid UTF-8 (invalid start byte)"}
+        {"index": count - 1, "path": "$", "message": "JSON is malformed: invalid UTF-8"}
     ]

@@ -187,7 +187,7 @@ async def test_invalid_utf8_gets_400_naming_the_record(make_server: Callable[...
         async with server.post("/ingest/events", body) as response:
             assert response.status == 400
             details = (await response.json())["details"]
-    assert details == [{"index": 1, "path": "$", "message": "JSON is malformed: invalid UTF-8 (invalid start byte)"}]
+    assert details == [{"index": 1, "path": "$", "message": "JSON is malformed: invalid UTF-8"}]
 
 
 @pytest.mark.parametrize(
@@ -428,7 +428,7 @@ async def test_malformed_one_line_bodies_in_a_group_get_their_own_400(
     assert answers[1] == (400, {"error": "invalid JSON body; nothing was accepted", "details": [
         {"index": None, "path": "$", "message": "JSON is malformed: trailing characters (byte 37)"}]})
     assert answers[3][1]["details"] == [  # type: ignore[index]
-        {"index": None, "path": "$", "message": "JSON is malformed: Input data was truncated"}]
+        {"index": None, "path": "$", "message": "JSON is malformed: the body ends inside a value"}]
     assert sorted(i for b in endpoint.batches for i in b.column("id").to_pylist()) == ["0", "1", "2"]
 
 
