@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -120,6 +121,24 @@ class Deadlines:
             self._handle = self._loop.call_at(upcoming, self._fire)
 
 
+class _Callback:
+    """A waiter of a promise that calls a function instead of waking a task."""
+
+    __slots__ = ("_callback", "_called", "_promise")
+
+    def __init__(self, callback: Callable[[Any], object], promise: Any) -> None:
+        self._callback = callback
+        self._promise = promise
+        self._called = False
+
+    def done(self) -> bool:
+        return self._called
+
+    def set_result(self, _value: object) -> None:
+        self._called = True
+        self._callback(self._promise)
+
+
 class Promise(Generic[T]):
     """A one-shot result, set once by one task and awaited by others, on any backend.
 
@@ -164,6 +183,19 @@ class Promise(Generic[T]):
             raise TypeError(f"set_exception() needs an exception instance, got {type(error).__name__}")
         if not self._fail(error):
             raise RuntimeError(f"promise already resolved ({self!r}); a Promise is set once")
+
+    def add_done_callback(self, callback: Callable[[Promise[T]], object]) -> None:
+        """Call ``callback(self)`` once the promise is resolved, at once if it already is.
+
+        The callback runs synchronously in whatever sets the outcome (on the event loop), after
+        the waiters have been woken, so it must be quick and must not raise; it never awaits.
+        """
+        if self.done():
+            callback(self)
+            return
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(_Callback(callback, self))
 
     def _resolve(self, value: Any) -> bool:
         if self._result is not _PENDING or self._error is not None:

@@ -180,13 +180,19 @@ class IngestHandler:
                 body = gunzip(body, self.max_body)
         except BodyError as exc:
             return error_response(exc.status, exc.message)
+        if request.query_string:
+            wait = request.query.get("wait", "log")
+            if wait not in ("log", "table"):
+                return error_response(400, f"query parameter wait must be 'log' or 'table', got {wait!r}")
+            if wait == "table":
+                return await self._ingest_alone(route, body, fmt, wait="table")
         if fmt in _OBJECT_FORMATS and route.budget_kw and self.coalesce and _one_line_object(body):
             accepted = await self._ingest_together(route, body)
             if accepted is not None:
                 return accepted
         return await self._ingest_alone(route, body, fmt)
 
-    async def _ingest_alone(self, route: _Route, body: bytes, fmt: str) -> web.StreamResponse:
+    async def _ingest_alone(self, route: _Route, body: bytes, fmt: str, *, wait: str = "log") -> web.StreamResponse:
         endpoint = route.endpoint
         try:
             batch = await self.decode(endpoint, body, fmt)
@@ -196,7 +202,9 @@ class IngestHandler:
                 raise
             return await self._invalid(route, body, fmt, errors)
         try:
-            if route.budget_kw:
+            if wait != "log":
+                await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait)
+            elif route.budget_kw:
                 await endpoint.submit(batch, admission_timeout=self.wait_budget)
             else:  # an endpoint written to the bare ``submit(batch)`` form (see IngestEndpoint)
                 await cast("Any", endpoint).submit(batch)

@@ -35,6 +35,7 @@ import actors
 from .._registry import Registry, default_registry
 from ..observe import IngestMetrics
 from ..pipeline import DeadLetterQueue, IngestApi, OlapTable, Stream
+from ..stream import DEFAULT_LOG_MAX_BYTES as DEFAULT_MAX_BYTES
 from ..stream import KafkaBackend, spawn_dead_letter_queue, spawn_stream
 from ..table import open_catalog, query, resolve_home
 from ..table._writer import TableWriter
@@ -43,6 +44,7 @@ from ._sinks import PipelineEndpoint, TableSink
 log = logging.getLogger("cascade_rt.runtime")
 
 KAFKA_ENV = "CASCADE_KAFKA_BOOTSTRAP"
+LOG_MAX_BYTES_ENV = "CASCADE_LOG_MAX_BYTES"
 
 
 class UnknownDefinition(LookupError):
@@ -74,6 +76,8 @@ class Runtime:
         commit_process: Run each pipeline table's commits in a process of its own (see
             ``TableWriter``), so that their CPU leaves the event loop that serves HTTP alone;
             ``cascade-rt serve`` turns it on.
+        log_max_bytes: Bytes each stream's durable log may hold on disk before ingest answers
+            503 (default ``$CASCADE_LOG_MAX_BYTES`` or 8 GiB).
         clock: Current aware datetime (asset partitions, freshness); tests inject one.
     """
 
@@ -88,6 +92,7 @@ class Runtime:
         commit_rows: int | None = None,
         commit_interval: float | None = None,
         commit_process: bool = False,
+        log_max_bytes: int | None = None,
         schedule_interval: float = 30.0,
         shutdown_timeout: float = 30.0,
         clock: Callable[[], datetime] | None = None,
@@ -103,6 +108,8 @@ class Runtime:
         self.commit_rows = commit_rows
         self.commit_interval = commit_interval
         self.commit_process = commit_process
+        env_max = os.environ.get(LOG_MAX_BYTES_ENV)
+        self.log_max_bytes = log_max_bytes or (int(env_max) if env_max else DEFAULT_MAX_BYTES)
         self.schedule_interval = schedule_interval
         self.shutdown_timeout = shutdown_timeout
         self.clock = clock
@@ -230,10 +237,17 @@ class Runtime:
             order_by=list(cfg.order_by_fields),
             max_rows=self.commit_rows or cfg.commit_rows,
             max_delay=self.commit_interval or cfg.commit_interval,
-            min_interval=cfg.min_commit_interval,
+            # Fed from a stream's log, a table commits in large groups (every commit_interval or
+            # commit_rows): nothing waits for its commits but ``wait="table"``.
+            min_interval=None if self._fed_from_log(table) else cfg.min_commit_interval,
             commit_process=self.commit_process,
         )
         self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier)
+
+    def _fed_from_log(self, table: OlapTable[Any]) -> bool:
+        if self.kafka is not None:
+            return False
+        return any(s.destination is table or s.destination == table.table_name for s in self.registry.all("stream"))
 
     async def _start_stream(self, stream: Stream[Any], parent: actors.ActorRef) -> None:
         destination = self._table_sink(stream.destination, owner=f"Stream {stream.name!r}")
@@ -244,6 +258,8 @@ class Runtime:
             self._require_system(), name=stream.stream_name, schema=stream.schema, parent=parent,
             parallelism=stream.config.parallelism, retention_period=stream.config.retention_period,
             sink=destination, dlq=dlq, backend=self.kafka, consume=self.role == "all",
+            log_dir=self.home / "streams" / stream.stream_name if self.kafka is None else None,
+            log_max_bytes=self.log_max_bytes,
         )
 
     def _table_sink(self, destination: Any, *, owner: str) -> TableSink | None:
@@ -338,11 +354,13 @@ class Runtime:
             raise UnknownDefinition("ingest API", name, self.endpoints)
         return endpoint
 
-    async def ingest(self, name: str, records: Iterable[Any]) -> int:
+    async def ingest(self, name: str, records: Iterable[Any], *, wait: str = "log") -> int:
         """Validates ``records`` (dicts or schema instances) and returns once they are durable.
 
         ``name`` is a pipeline or ingest API (records go to the dead-letter queue when invalid), a
-        stream or a table.
+        stream or a table. Durable means synced to the stream's log (``wait="log"``, the
+        default), or, with ``wait="table"``, committed to the table the stream feeds, so that a
+        query right after sees them. Writes straight to a table always wait for its commit.
 
         Raises:
             ValidationError: a record is invalid (the whole call is rejected; the invalid records go
@@ -364,12 +382,12 @@ class Runtime:
             except ValidationError as exc:
                 await endpoint.reject_records(records, exc.errors)
                 raise
-            await endpoint.submit(batch)
+            await endpoint.submit(batch, wait=wait)
             return cast("int", batch.num_rows)
         if name in self.streams:
             target = self.streams[name]
             batch = target.schema.decode_records(records)
-            await target.publish(batch)
+            await target.publish(batch, wait=wait)
             return cast("int", batch.num_rows)
         decl = self.registry.get("table", name)
         if decl is not None and name in self.tables:
@@ -380,7 +398,13 @@ class Runtime:
                                 [*self.endpoints, *self.streams, *self.tables])
 
     async def flush(self) -> None:
-        """Commits what every table writer has buffered."""
+        """Makes everything ingested so far visible: waits until every stream's log has been
+        committed to its table and run through its transforms and consumers (again while a
+        transform adds to another stream), then commits what every table writer has buffered."""
+        for _ in range(100):
+            moved = [await stream.settle() for stream in self.streams.values()]
+            if not any(moved):
+                break
         for sink in self.tables.values():
             await sink.flush()
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import actors
 
 from ..ingest import Backpressure, Unavailable
-from ..table._writer import Flush, Write
+from ..table._writer import Flush, Positions, Write
 
 log = logging.getLogger("cascade_rt.runtime")
 
@@ -49,6 +49,15 @@ class TableSink:
         await self.writer.tell(Write(batch, promise))
         return promise
 
+    async def positions(self) -> dict[str, int]:
+        """The stream positions the table has committed (a stream's log feeds it from there)."""
+        result: dict[str, int] = await self.writer.ask(Positions(), timeout=60.0)
+        return result
+
+    async def write(self, batch: pa.RecordBatch, promise: actors.Promise[Any], source: tuple[str, int, int]) -> None:
+        """Queues ``batch`` from a stream's log for the next group commit, exactly once."""
+        await self.writer.tell(Write(batch, promise, source=source))
+
     async def flush(self) -> None:
         """Commits everything buffered now."""
         promise: actors.Promise[Any] = actors.Promise()
@@ -72,8 +81,10 @@ class PipelineEndpoint:
         self.closed = False
         self._limiter = anyio.CapacityLimiter(max_inflight)
 
-    async def submit(self, batch: pa.RecordBatch, *, admission_timeout: float | None = None) -> None:
-        """Admits ``batch`` within ``admission_timeout`` seconds, then returns once it is durable.
+    async def submit(self, batch: pa.RecordBatch, *, admission_timeout: float | None = None,
+                     wait: str = "log") -> None:
+        """Admits ``batch`` within ``admission_timeout`` seconds, then returns once it is durable:
+        synced to the stream's log, or with ``wait="table"`` committed to the table it feeds.
 
         Raises:
             Backpressure: no room was free in time; nothing of the batch was written.
@@ -90,7 +101,7 @@ class PipelineEndpoint:
             await self._admit(token, admission_timeout)
         started = time.perf_counter()
         try:
-            await self._deliver(batch)
+            await self._deliver(batch, wait)
         finally:
             self._limiter.release_on_behalf_of(token)
         if self.metrics is not None:
@@ -106,11 +117,14 @@ class PipelineEndpoint:
         if scope.cancelled_caught:
             raise Backpressure(self.name, retry_after=max(1.0, round(admission_timeout)))
 
-    async def _deliver(self, batch: pa.RecordBatch) -> None:
+    async def _deliver(self, batch: pa.RecordBatch, wait: str) -> None:
         publish = getattr(self.target, "publish", None)
         try:
             if publish is not None:
-                await publish(batch)
+                if wait == "log":
+                    await publish(batch)
+                else:
+                    await publish(batch, wait=wait)
             else:
                 await self.target(batch)
         except Exception as exc:
@@ -166,7 +180,7 @@ def _parse(line: bytes) -> Any:
 
 
 def _is_unavailable(exc: BaseException) -> bool:
-    from ..stream import StreamUnavailable
+    from ..stream import LogFull, StreamUnavailable
 
-    return isinstance(exc, (StreamUnavailable, actors.ActorStopped))
+    return isinstance(exc, (StreamUnavailable, LogFull, actors.ActorStopped))
 

@@ -22,6 +22,10 @@ from ._dead_letter import DeadLetterSchema as DeadLetterSchema
 from ._dead_letter import dead_letters_for as dead_letters_for
 from ._dlq import DeadLetterQueue as DeadLetterQueue
 from ._dlq import spawn_dead_letter_queue as spawn_dead_letter_queue
+from ._durable import DEFAULT_MAX_BYTES as DEFAULT_LOG_MAX_BYTES
+from ._durable import DurableLog as DurableLog
+from ._durable import LogFull as LogFull
+from ._durable import LogStatistics as LogStatistics
 from ._errors import StreamError as StreamError
 from ._errors import StreamUnavailable as StreamUnavailable
 from ._kafka import KafkaBackend as KafkaBackend
@@ -42,10 +46,14 @@ from ._types import StreamSchema as StreamSchema
 from ._types import StreamStatistics as StreamStatistics
 
 __all__ = (
+    "DEFAULT_LOG_MAX_BYTES",
     "DeadLetterQueue",
     "DeadLetterRecord",
     "DeadLetterSchema",
+    "DurableLog",
     "KafkaBackend",
+    "LogFull",
+    "LogStatistics",
     "RetentionLog",
     "Sink",
     "Stream",

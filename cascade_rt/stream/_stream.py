@@ -29,7 +29,9 @@ import pyarrow as pa
 
 import actors
 
+from ._durable import DEFAULT_MAX_BYTES, DurableLog
 from ._errors import StreamUnavailable
+from ._feeds import DeliveryFeed, LogOwner, Progress, TableFeed
 from ._kafka import KafkaBackend, create_producer, ensure_topic, send_records, start_client
 from ._log import RetentionLog
 from ._partition import partition_batch, partition_indices
@@ -68,6 +70,13 @@ class Stream:
         consume: Kafka only: run the consumer-group loop (False for publish-only processes).
         max_log_records: Bound of the in-process log.
         clock: Monotonic clock of the log (tests pass a fake one).
+        log_dir: Memory streams only: keep the stream in a durable log in this directory
+            (``DurableLog``; the runtime's default, under ``<home>/streams/<name>``). ``publish``
+            then returns once the records are synced to disk; a sink with ``positions`` and
+            ``write`` (a table) is fed from the log exactly once, transforms, consumers and any
+            other sink at least once, each from its own position.
+        log_max_bytes: Bytes the durable log may hold before ``publish`` raises ``LogFull``.
+        feed_window: Records the table feed sends ahead of the table's commits.
     """
 
     def __init__(
@@ -83,6 +92,9 @@ class Stream:
         consume: bool = True,
         max_log_records: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        log_dir: str | os.PathLike[str] | None = None,
+        log_max_bytes: int = DEFAULT_MAX_BYTES,
+        feed_window: int = 200_000,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a stream needs a non-empty name, got {name!r}")
@@ -114,6 +126,17 @@ class Stream:
         self._topic_partitions = 0
         self._kafka_lock: anyio.Lock | None = None
         self._subscription: actors.Subscription | None = None
+        self.durable: DurableLog | None = None
+        self.table_progress: Progress | None = None
+        self.delivery_progress: Progress | None = None
+        self.feed_window = feed_window
+        self._feeds_sink = False
+        if log_dir is not None and backend is None:
+            self.durable = DurableLog(name, log_dir, retention_period=retention_period, max_bytes=log_max_bytes)
+            self.delivery_progress = Progress()
+            if sink is not None and callable(getattr(sink, "positions", None)) and callable(getattr(sink, "write", None)):
+                self.table_progress = Progress()
+                self._feeds_sink = True
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} {self.backend_name} partitions={self.parallelism}>"
@@ -182,6 +205,8 @@ class Stream:
         self._subscription = system.dead_letters.subscribe(fail_dropped)
         try:
             await system.spawn(Owner, name="owner", parent=sup, stream=self)
+            if self.durable is not None:
+                await system.spawn(LogOwner, name="log", parent=sup, stream=self)
             self._workers = [
                 await system.spawn(PartitionWorker, name=f"partition-{i}", parent=sup, stream=self)
                 for i in range(self.parallelism)
@@ -190,6 +215,13 @@ class Stream:
                 from ._consumer import KafkaConsumerActor
 
                 await system.spawn(KafkaConsumerActor, name="consumer", parent=sup, stream=self)
+            if self.durable is not None:
+                if self.table_progress is not None:
+                    await system.spawn(TableFeed, name="table-feed", parent=sup, stream=self, sink=self.sink,
+                                       progress=self.table_progress, window=self.feed_window)
+                await system.spawn(DeliveryFeed, name="delivery", parent=sup, stream=self,
+                                   progress=self.delivery_progress,
+                                   path=self.durable.directory / "delivery.position")
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.stop()
@@ -215,10 +247,12 @@ class Stream:
 
     # -- publishing -------------------------------------------------------------------------
 
-    async def publish(self, batch: pa.RecordBatch) -> None:
+    async def publish(self, batch: pa.RecordBatch, *, wait: str = "log") -> None:
         """Publish a batch of this stream's schema.
 
-        Memory: returns once every record went through the sink (durable), the transforms and the
+        Durable log (the runtime's default): returns once the records are synced to the log;
+        with ``wait="table"``, once the destination table has committed them. Memory without a
+        log: returns once every record went through the sink (durable), the transforms and the
         consumers (per-key order holds: one key always lands in the same partition worker). Kafka:
         returns once the broker acknowledged every record (``acks="all"``).
 
@@ -227,8 +261,20 @@ class Stream:
             TypeError: ``batch`` is not a ``pyarrow.RecordBatch``.
             StreamUnavailable: Kafka did not acknowledge in ``backend.publish_timeout`` seconds.
             Exception: memory only: what the sink (or a destination stream) raised.
+            LogFull: the durable log is full (disk, or its size limit); nothing was written.
+            ValueError: ``wait="table"`` on a stream that feeds no table from its log.
         """
-        await wait_all(await self.submit(batch))
+        if wait == "log":
+            await wait_all(await self.submit(batch))
+            return
+        if wait != "table":
+            raise ValueError(f"stream {self.name!r}: wait must be 'log' or 'table', got {wait!r}")
+        if self.table_progress is None:
+            raise ValueError(f"stream {self.name!r}: wait='table' needs a durable log feeding a table")
+        waiters = await self.submit(batch)
+        for waiter in waiters:
+            end = await waiter.wait()
+            await self.table_progress.wait_for(end).wait()
 
     async def submit(self, batch: pa.RecordBatch) -> list[Waiter]:
         """The first half of :meth:`publish`: returns once ``batch`` is admitted, with its waiters.
@@ -247,6 +293,10 @@ class Stream:
             )
         if batch.num_rows == 0:
             return []
+        if self.durable is not None:
+            _, synced = self.durable.append(batch)
+            self._published += batch.num_rows
+            return [synced]
         if self.backend is not None:
             await self._publish_kafka(batch)
             self.log.append(batch)
@@ -373,7 +423,7 @@ class Stream:
         of the functions themselves go to the dead-letter queue instead.
         """
         waiters: list[Waiter] = []
-        if self.sink is not None:
+        if self.sink is not None and not self._feeds_sink:
             enqueue = getattr(self.sink, "enqueue", None)
             if enqueue is not None:
                 waiters.append(await enqueue(batch))
@@ -452,11 +502,60 @@ class Stream:
             await self.dlq.send(records, error, source, error_type=error_type)
             self._dead_lettered += len(records)
 
+    # -- the durable log's feeds ------------------------------------------------------------
+
+    def durable_listen(self, name: str, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` on the event loop whenever the log has synced more records."""
+        if self.durable is not None:
+            self.durable.listen(name, callback)
+
+    def readers(self) -> list[Progress]:
+        """The progress of every reader of the durable log (retention keeps what they need)."""
+        return [p for p in (self.table_progress, self.delivery_progress) if p is not None]
+
+    def has_functions(self) -> bool:
+        """Whether the delivery feed has work: transforms, consumers, or a sink it calls."""
+        return bool(self.transforms or self.consumers or (self.sink is not None and not self._feeds_sink))
+
+    async def dispatch_functions(self, entries: Sequence[tuple[int, pa.RecordBatch]]) -> list[Waiter]:
+        """Deliver log entries to the transforms and consumers through the partition workers."""
+        waiters: list[Waiter] = []
+        for _, batch in entries:
+            self._spread += 1
+            waiters.extend(await self.dispatch(
+                partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)))
+        return waiters
+
+    def count_delivered(self, records: int) -> None:
+        """Count records the delivery feed passed on with nothing to run (``statistics().delivered``)."""
+        self._delivered += records
+
+    async def settle(self) -> bool:
+        """Wait until every reader of the durable log has finished what it holds now (the table
+        committed it, the transforms and consumers ran); True if there was anything to wait for."""
+        if self.durable is None:
+            return False
+        end = self.durable.end
+        pending = [p for p in self.readers() if p.position < end]
+        for progress in pending:
+            await progress.wait_for(end).wait()
+        return bool(pending)
+
+    def lag(self) -> dict[str, float | int] | None:
+        """How far the table is behind the log: records, and seconds since the oldest record it
+        has not committed was appended (None without a durable log feeding a table)."""
+        if self.durable is None or self.table_progress is None:
+            return None
+        position = self.table_progress.position
+        records = max(0, self.durable.synced - position)
+        when = self.durable.timestamp_at(position) if records else None
+        return {"records": records, "seconds": max(0.0, time.time() - when) if when is not None else 0.0}
+
     # -- peeking and statistics -------------------------------------------------------------
 
     def read(self, limit: int | None = None) -> pa.Table:
         """The records this process published and still retains, oldest first (newest ``limit``)."""
-        batches = self.log.read(limit)
+        batches = self.durable.tail(limit) if self.durable is not None else self.log.read(limit)
         return pa.Table.from_batches(
             batches, schema=batches[0].schema if batches else self.schema.arrow_schema
         )
@@ -471,7 +570,7 @@ class Stream:
             delivered=self._delivered,
             failures=self._failures,
             dead_lettered=self._dead_lettered,
-            retained=len(self.log),
+            retained=len(self.log) if self.durable is None else self.durable.synced - self.durable.start,
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-__all__ = ("Sink", "StreamSchema", "StreamStatistics", "Waiter", "rejected_indices", "resolve_schema", "wait_all")
+__all__ = ("FeedSink", "Sink", "StreamSchema", "StreamStatistics", "Waiter", "rejected_indices", "resolve_schema", "wait_all")
 
 Sink = Callable[[pa.RecordBatch], Awaitable[None]]
 """``await sink(batch)`` returns once ``batch`` is durable.
@@ -37,6 +37,18 @@ async def wait_all(waiters: Sequence[Waiter]) -> None:
             first = first or exc
     if first is not None:
         raise first
+
+
+class FeedSink(Protocol):
+    """A table a stream's log feeds, exactly once (the runtime's ``TableSink``)."""
+
+    async def positions(self) -> dict[str, int]:
+        """The stream positions the table has committed (``{source key: end offset}``)."""
+        ...
+
+    async def write(self, batch: pa.RecordBatch, promise: Any, source: tuple[str, int, int]) -> None:
+        """Queue ``batch`` from ``source`` for the table's next commit; ``promise`` gets the outcome."""
+        ...
 
 
 class StreamSchema(Protocol):

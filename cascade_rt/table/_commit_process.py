@@ -123,18 +123,21 @@ class CommitProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
-        """One group commit (one Iceberg commit per branch), as ``commit_buffered`` does it; the
-        process runs its retention pass after replying. Blocking."""
+    def commit(self, batches: dict[str, list[pa.Table]], properties: dict[str, str] | None = None,
+               ) -> dict[str, CommitResult]:
+        """One group commit (one Iceberg commit per branch, main's with ``properties`` in its
+        summary), as ``commit_buffered`` does it; the process runs its retention pass after
+        replying. Blocking."""
         # One table of one chunk per branch: a pickle of hundreds of small batches costs more
         # than the copy that joins them.
         joined = {branch: [_one_chunk(parts)] for branch, parts in batches.items()}
-        result: dict[str, CommitResult] = self.call("commit", joined)
+        result: dict[str, CommitResult] = self.call("commit", joined, properties or {})
         return result
 
-    def merge(self, data: pa.Table | pa.RecordBatch, keys: Sequence[str], branch: str) -> CommitResult:
+    def merge(self, data: pa.Table | pa.RecordBatch, keys: Sequence[str], branch: str,
+              properties: dict[str, str] | None = None) -> CommitResult:
         """Upserts ``data`` on ``keys`` (appends when empty) on ``branch``, in one commit. Blocking."""
-        result: CommitResult = self.call("merge", data, list(keys), branch)
+        result: CommitResult = self.call("merge", data, list(keys), branch, properties or {})
         return result
 
     def call(self, operation: str, *args: Any) -> Any:

@@ -56,13 +56,16 @@ class _Worker:
         self.expired = 0
         self.expiry_failures = 0
 
-    def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
-        results = commit_buffered(self.table, batches, self.keys, deduplicate=self.deduplicate)
+    def commit(self, batches: dict[str, list[pa.Table]], properties: dict[str, str] | None = None,
+               ) -> dict[str, CommitResult]:
+        results = commit_buffered(self.table, batches, self.keys, deduplicate=self.deduplicate,
+                                  properties=properties)
         self.since_expiry += len(results)
         return results
 
-    def merge(self, data: pa.Table, keys: Sequence[str], branch: str) -> CommitResult:
-        result = commit_data(self.table, data, keys, branch=branch)
+    def merge(self, data: pa.Table, keys: Sequence[str], branch: str, properties: dict[str, str] | None = None,
+              ) -> CommitResult:
+        result = commit_data(self.table, data, keys, branch=branch, properties=properties or {})
         self.since_expiry += 1
         return result
 

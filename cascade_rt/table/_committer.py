@@ -21,7 +21,6 @@ on the event loop, and ``leftovers()`` returns the writes that were queued but n
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import queue
 import threading
@@ -34,10 +33,10 @@ import pyarrow as pa
 
 from actors import Promise
 
+from .._threads import Notify
+from ._sources import Source, SourceGap, admit, source_properties
 from ._upsert import CommitResult
 
-Notify = Callable[[Callable[[], object]], None]
-"""Runs a callable on the event loop, from any thread, without waiting for it."""
 JOIN_TIMEOUT = 10.0
 """Seconds ``join`` waits for the thread to end."""
 
@@ -53,25 +52,6 @@ def commit_deadline(first_at: float, last_start: float, *, max_delay: float, min
     return deadline
 
 
-def loop_notifier() -> Notify:
-    """A ``Notify`` for the event loop running now (asyncio and uvloop, or trio)."""
-    call: Callable[[Callable[[], object]], object]
-    try:
-        call = asyncio.get_running_loop().call_soon_threadsafe
-    except RuntimeError:  # not asyncio: anyio's other backend
-        import trio
-
-        call = trio.lowlevel.current_trio_token().run_sync_soon
-
-    def notify(callback: Callable[[], object]) -> None:
-        try:
-            call(callback)
-        except RuntimeError:  # the loop has closed: nobody is left to tell
-            pass
-
-    return notify
-
-
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One write, checked and conformed by the writer, waiting for its group commit."""
@@ -79,6 +59,7 @@ class Entry:
     branch: str
     data: pa.Table
     promise: Promise[CommitResult] | None
+    source: Source | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +79,15 @@ def _resolve(entries: list[Entry], results: dict[str, CommitResult]) -> None:
             entry.promise.set_result(results[entry.branch])
 
 
+def _settle_admitted(duplicates: list[Entry], gaps: list[tuple[Entry, SourceGap]]) -> None:
+    for entry in duplicates:
+        if entry.promise is not None and not entry.promise.done():
+            entry.promise.set_result(None)  # type: ignore[arg-type]  # committed before: nothing new
+    for entry, gap in gaps:
+        if entry.promise is not None and not entry.promise.done():
+            entry.promise.set_exception(gap)
+
+
 def reject(entries: list[Entry], barrier: Barrier | None, error: BaseException) -> None:
     """Fails the promises of ``entries`` (and ``barrier``) with ``error``; on the event loop."""
     for entry in entries:
@@ -112,28 +102,33 @@ class Committer:
 
     Args:
         name: The table, for the thread's name.
-        commit: Runs one group commit (blocking): ``{branch: [tables]}`` → ``{branch: CommitResult}``.
-        merge: Runs one merge (blocking): ``(data, keys, branch)`` → ``CommitResult``.
+        commit: Runs one group commit (blocking): ``({branch: [tables]}, properties)`` →
+            ``{branch: CommitResult}``; ``properties`` go into main's snapshot summary.
+        merge: Runs one merge (blocking): ``(data, keys, branch, properties)`` → ``CommitResult``.
         maintain: Runs after each commit or merge has been acknowledged, with the number of
             commits made (the writer's retention pass); must not raise.
         notify: Runs a callable on the event loop (``loop_notifier()``).
         on_failure: Called on the event loop with the exception of a failed commit.
         max_rows, max_delay, min_interval: The writer's group-commit rules (``commit_deadline``).
+        positions: The stream positions the table has committed (see ``_sources``): writes with
+            a ``source`` are admitted against them, and every commit to main records them.
     """
 
     def __init__(
         self,
         name: str,
         *,
-        commit: Callable[[dict[str, list[pa.Table]]], dict[str, CommitResult]],
-        merge: Callable[[pa.Table, Sequence[str], str], CommitResult],
+        commit: Callable[[dict[str, list[pa.Table]], dict[str, str]], dict[str, CommitResult]],
+        merge: Callable[[pa.Table, Sequence[str], str, dict[str, str]], CommitResult],
         maintain: Callable[[int], None],
         notify: Notify,
         on_failure: Callable[[BaseException], None],
         max_rows: int,
         max_delay: float,
         min_interval: float | None,
+        positions: dict[str, int] | None = None,
     ) -> None:
+        self.positions: dict[str, int] = dict(positions or {})
         self._commit = commit
         self._merge = merge
         self._maintain = maintain
@@ -143,6 +138,7 @@ class Committer:
         self.max_delay = max_delay
         self.min_interval = min_interval
         self._queue: queue.SimpleQueue[Entry | Barrier] = queue.SimpleQueue()
+        self.name = name
         self._thread = threading.Thread(target=self._run, name=f"commits of {name}", daemon=True)
         self._last_start = 0.0
         self.failure: BaseException | None = None
@@ -226,23 +222,31 @@ class Committer:
     def _commit_group(self, group: list[Entry], barrier: Barrier | None) -> tuple[bool, CommitResult | None]:
         """Commits ``group``: ``(True, its last result)``, or ``(False, None)`` when the commit
         failed (everything waiting on it failed, ``barrier`` too, and the committer stops)."""
+        admitted = admit(group, self.positions)
+        if admitted.duplicates or admitted.gaps:
+            gaps = [(entry, SourceGap(self.name, entry.source, have)) for entry, have in admitted.gaps]
+            self._notify(functools.partial(_settle_admitted, admitted.duplicates, gaps))
+        kept: list[Entry] = admitted.kept
         batches: dict[str, list[pa.Table]] = {}
-        for entry in group:
+        for entry in kept:
             batches.setdefault(entry.branch, []).append(entry.data)
+        positions = {**self.positions, **admitted.advanced}
         began = time.perf_counter()
         self._last_start = time.monotonic()
         try:
-            results = self._commit(batches)
+            results = self._commit(batches, source_properties(positions)) if batches else {}
         except BaseException as exc:
-            self._stop_on(exc, functools.partial(reject, group, barrier, exc))
+            self._stop_on(exc, functools.partial(reject, kept, barrier, exc))
             return False, None
+        self.positions = positions
         self.last_commit_seconds = time.perf_counter() - began
         self.commits += len(results)
         self.rows_committed += sum(result.rows_written for result in results.values())
         self._done_rows += sum(entry.data.num_rows for entry in group)
         self._done_writes += len(group)
-        self._notify(functools.partial(_resolve, group, results))
-        self._maintain(len(results))
+        self._notify(functools.partial(_resolve, kept, results))
+        if results:
+            self._maintain(len(results))
         return True, (list(results.values())[-1] if results else None)
 
     def _barrier(self, barrier: Barrier, last: CommitResult | None) -> bool:
@@ -254,7 +258,7 @@ class Committer:
         began = time.perf_counter()
         self._last_start = time.monotonic()
         try:
-            result = self._merge(data, keys, branch)
+            result = self._merge(data, keys, branch, source_properties(self.positions) if branch == "main" else {})
         except BaseException as exc:
             self._stop_on(exc, functools.partial(barrier.done, None, exc))
             return False

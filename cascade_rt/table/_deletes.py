@@ -185,7 +185,8 @@ class RowDelta(_OverwriteFiles):
     manifests that held them; each added file set gets its own manifest.
     """
 
-    def __init__(self, transaction: Transaction, *, branch: str, commit_uuid: uuid.UUID | None = None) -> None:
+    def __init__(self, transaction: Transaction, *, branch: str, commit_uuid: uuid.UUID | None = None,
+                 snapshot_properties: dict[str, str] = EMPTY_DICT) -> None:
         self._view = _FrozenMetadata(transaction)
         super().__init__(
             operation=Operation.OVERWRITE,
@@ -193,6 +194,7 @@ class RowDelta(_OverwriteFiles):
             io=transaction._table.io,
             commit_uuid=commit_uuid,
             branch=branch,
+            snapshot_properties=snapshot_properties,
         )
         self._added_delete_files: list[DataFile] = []
         self._removed_delete_files: set[DataFile] = set()

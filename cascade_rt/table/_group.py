@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH
 
 from ._upsert import CommitResult, commit_data
 
@@ -32,7 +33,14 @@ def commit_buffered(
     keys: Sequence[str],
     *,
     deduplicate: bool,
+    properties: dict[str, str] | None = None,
 ) -> dict[str, CommitResult]:
-    """Commit the buffered data of each branch (one commit per branch). Blocking."""
+    """Commit the buffered data of each branch (one commit per branch); main's commit gets
+    ``properties`` in its summary (the stream positions it covers). Blocking."""
     chosen = keys if deduplicate else ()
-    return {branch: commit_data(table, coalesce(batches), chosen, branch=branch) for branch, batches in pending.items()}
+    props = properties or {}
+    return {
+        branch: commit_data(table, coalesce(batches), chosen, branch=branch,
+                            properties=props if branch == MAIN_BRANCH else {})
+        for branch, batches in pending.items()
+    }

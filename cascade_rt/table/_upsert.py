@@ -279,10 +279,12 @@ def _head(table: Table, branch: str) -> int | None:
     return ref.snapshot_id if ref is not None else None
 
 
-def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str = MAIN_BRANCH) -> CommitResult:
+def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str = MAIN_BRANCH,
+                  properties: dict[str, str] = EMPTY_DICT) -> CommitResult:
     """Append ``data`` (cast to the table schema) to ``branch`` in one commit.
 
-    A branch other than main is created from main's head when missing. Blocking.
+    ``properties`` go into the snapshot's summary. A branch other than main is created from
+    main's head when missing. Blocking.
     """
     data = conform(data, table, exact=False)
     if branch != MAIN_BRANCH:
@@ -294,18 +296,19 @@ def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str 
     data = data.combine_chunks()
     with CachedTransaction(table) as tx:
         # ``tx.append`` without its schema check (≈ 1 ms a commit): ``conform`` made ``data`` fit.
-        with tx._append_snapshot_producer(EMPTY_DICT, branch=branch) as append:
+        with tx._append_snapshot_producer(properties, branch=branch) as append:
             for written in write_data_files(table, tx.table_metadata, [data], append.commit_uuid):
                 append.append_data_file(written)
     return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
 
 def commit_data(table: Table, data: pa.Table | pa.RecordBatch, keys: Sequence[str], *,
-                branch: str = MAIN_BRANCH) -> CommitResult:
-    """Upsert ``data`` on ``keys``, or append it when ``keys`` is empty (one commit). Blocking."""
+                branch: str = MAIN_BRANCH, properties: dict[str, str] = EMPTY_DICT) -> CommitResult:
+    """Upsert ``data`` on ``keys``, or append it when ``keys`` is empty (one commit, whose summary
+    gets ``properties``). Blocking."""
     if keys:
-        return commit_upsert(table, data, keys, branch=branch)
-    return commit_append(table, data, branch=branch)
+        return commit_upsert(table, data, keys, branch=branch, properties=properties)
+    return commit_append(table, data, branch=branch, properties=properties)
 
 
 def commit_upsert(
@@ -315,6 +318,7 @@ def commit_upsert(
     *,
     branch: str = MAIN_BRANCH,
     mode: str | None = None,
+    properties: dict[str, str] = EMPTY_DICT,
 ) -> CommitResult:
     """Insert or replace rows by key on ``branch``, last occurrence winning, in one commit.
 
@@ -334,6 +338,7 @@ def commit_upsert(
         keys: The key column names (one or several).
         branch: The branch to write.
         mode: ``"merge-on-read"`` or ``"copy-on-write"``; default from the table properties.
+        properties: Added to the snapshot's summary.
 
     Raises:
         ValueError: bad keys (missing, null values), data that does not fit the table schema,
@@ -357,7 +362,7 @@ def commit_upsert(
         return CommitResult(_head(table, branch), 0, 0, 0)
     if _head(table, branch) is None:
         with CachedTransaction(table) as tx:
-            tx.append(data, branch=branch)
+            tx.append(data, branch=branch, snapshot_properties=properties)
         return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
     incoming_keys = data.select(keys)
@@ -366,9 +371,9 @@ def commit_upsert(
         tasks = list(tx._scan(row_filter=_key_range(data, keys)).use_ref(branch).plan_files())
         touched, matched = find_touched(md, table.io, tasks, incoming_keys, keys, is_in)
         if not touched:
-            tx.append(data, branch=branch)
+            tx.append(data, branch=branch, snapshot_properties=properties)
         else:
-            _commit_changes(table, tx, md, branch, data, touched, chosen, threshold)
+            _commit_changes(table, tx, md, branch, data, touched, chosen, threshold, properties)
     # Each matched key is an incoming key (those are distinct after dedupe), so the number of
     # distinct matched keys is the number of rows updated, even if the table held duplicates.
     updated = _distinct_count(pa.concat_tables(matched), keys) if matched else 0
@@ -384,6 +389,7 @@ def _commit_changes(
     touched: list[Touched],
     mode: str,
     threshold: float,
+    properties: dict[str, str],
 ) -> None:
     """Stage the snapshot that removes the touched rows and appends ``data``."""
     rewrites: list[Touched] = []
@@ -400,13 +406,13 @@ def _commit_changes(
     pieces = [*kept, data]
     if not deletes and not any(t.task.delete_files for t in rewrites):
         # Plain copy-on-write: pyiceberg's own overwrite producer.
-        with tx.update_snapshot(branch=branch).overwrite() as overwrite:
+        with tx.update_snapshot(snapshot_properties=properties, branch=branch).overwrite() as overwrite:
             for t in rewrites:
                 overwrite.delete_data_file(t.file)
             for written in write_data_files(table, md, pieces, overwrite.commit_uuid):
                 overwrite.append_data_file(written)
         return
-    delta = RowDelta(tx, branch=branch)
+    delta = RowDelta(tx, branch=branch, snapshot_properties=properties)
     with delta:
         for t in rewrites:
             delta.delete_data_file(t.file)

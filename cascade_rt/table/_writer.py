@@ -40,11 +40,13 @@ from pyiceberg.table.refs import MAIN_BRANCH
 
 from actors import Actor
 
+from .._threads import loop_notifier
 from ._commit_process import CommitProcess, check_catalog_source
-from ._committer import Barrier, Committer, Entry, barrier_waiter, loop_notifier, reject
+from ._committer import Barrier, Committer, Entry, barrier_waiter, reject
 from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
 from ._maintenance import expire_snapshots, retention_due
+from ._sources import Source, positions_in
 from ._upsert import CommitResult, commit_data, conform
 
 if TYPE_CHECKING:
@@ -60,11 +62,22 @@ before it stops reading its mailbox until they are committed."""
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """Buffer ``data`` for the next group commit on ``branch``; ``promise`` gets its CommitResult."""
+    """Buffer ``data`` for the next group commit on ``branch``; ``promise`` gets its CommitResult.
+
+    ``source`` (``(key, start, end)``, see ``_sources``) marks a write fed from a stream: it is
+    committed exactly once, with its position, or its promise gets None (committed before) or
+    :class:`SourceGap` (records before it are missing: the feed rewinds).
+    """
 
     data: pa.RecordBatch | pa.Table
     promise: Promise[CommitResult] | None = None
     branch: str = MAIN_BRANCH
+    source: Source | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Positions:
+    """Ask for the stream positions the table has committed: ``{key: end offset}``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +223,10 @@ class TableWriter(Actor):
             expiry_failures=self._expiry_failures,
         )
 
+    def positions(self) -> dict[str, int]:
+        """The stream positions committed so far (also the reply to ``ask(Positions())``)."""
+        return dict(self._require_committer().positions)
+
     def _open(self) -> Table:
         source = self.catalog_source
         catalog = source if isinstance(source, Catalog) else source()
@@ -224,10 +241,12 @@ class TableWriter(Actor):
             self._process = await CommitProcess.start(
                 self.identifier, factory, key_fields=self.key_fields, deduplicate=self.deduplicate
             )
+        snapshot = self.table.current_snapshot()
         self._committer = Committer(
             self.identifier, commit=self._commit_group, merge=self._merge_data, maintain=self._maintain,
             notify=loop_notifier(), on_failure=self._on_failure, max_rows=self.max_rows, max_delay=self.max_delay,
             min_interval=self.min_interval,
+            positions=positions_in(snapshot.summary.additional_properties if snapshot and snapshot.summary else None),
         )
         self._committer.start()
 
@@ -242,8 +261,10 @@ class TableWriter(Actor):
             return await self._settle(message.promise, functools.partial(Barrier, merge=merge))
         if isinstance(message, Stats):
             return self.statistics()
+        if isinstance(message, Positions):
+            return self.positions()
         raise TypeError(
-            f"TableWriter({self.identifier!r}) takes Write, Flush, Merge or Stats messages, "
+            f"TableWriter({self.identifier!r}) takes Write, Flush, Merge, Stats or Positions messages, "
             f"got {type(message).__name__}"
         )
 
@@ -262,7 +283,8 @@ class TableWriter(Actor):
                 if committer.failure is not None:
                     leftovers = committer.leftovers()
                     if failed_before:  # a crash: the next incarnation commits them
-                        self.requeue(Write(entry.data, entry.promise, entry.branch) for entry in leftovers)
+                        self.requeue(Write(entry.data, entry.promise, entry.branch, entry.source)
+                                     for entry in leftovers)
                     else:  # stopping: nobody will
                         reject(leftovers, None, committer.failure)
                 await anyio.to_thread.run_sync(committer.join)
@@ -293,7 +315,7 @@ class TableWriter(Actor):
             await self._settle(None, Barrier)  # keep the good writes, then crash on the bad one (dead letter)
             raise
         committer = self._require_committer()
-        committer.put(Entry(message.branch, data, message.promise))
+        committer.put(Entry(message.branch, data, message.promise, message.source))
         if committer.waiting_rows >= BACKLOG_GROUPS * self.max_rows:
             # Backpressure: stop reading until what waits is committed, so that the mailbox fills
             # and its senders wait, instead of the committer's queue growing without bound.
@@ -341,15 +363,15 @@ class TableWriter(Actor):
 
     # -- in the committer thread -----------------------------------------------------------------
 
-    def _commit_group(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+    def _commit_group(self, batches: dict[str, list[pa.Table]], properties: dict[str, str]) -> dict[str, CommitResult]:
         if self._process is not None:
-            return self._process.commit(batches)
-        return self.commit_batches(self._require_table(), batches)
+            return self._process.commit(batches, properties)
+        return self.commit_batches(self._require_table(), batches, properties=properties)
 
-    def _merge_data(self, data: pa.Table, keys: Sequence[str], branch: str) -> CommitResult:
+    def _merge_data(self, data: pa.Table, keys: Sequence[str], branch: str, properties: dict[str, str]) -> CommitResult:
         if self._process is not None:
-            return self._process.merge(data, keys, branch)
-        return commit_data(self._require_table(), data, keys, branch=branch)
+            return self._process.merge(data, keys, branch, properties)
+        return commit_data(self._require_table(), data, keys, branch=branch, properties=properties)
 
     def _maintain(self, commits: int) -> None:
         """Expire snapshots when the retention calls for it (after the writes are acknowledged).
@@ -372,13 +394,16 @@ class TableWriter(Actor):
             self._expiry_failures += 1
             logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)
 
-    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
-        """Run one group commit (blocking; called in the committer thread), one commit per branch.
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
+                       properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
+        """Run one group commit (blocking; called in the committer thread), one commit per branch;
+        main's snapshot summary gets ``properties`` (the stream positions, when the table has any).
 
         A subclass may override it to act around each commit; raising fails the waiting writes
         and crashes the actor.
         """
-        return commit_buffered(table, batches, self.key_fields, deduplicate=self.deduplicate)
+        return commit_buffered(table, batches, self.key_fields, deduplicate=self.deduplicate,
+                               properties=properties)
 
     def _require_table(self) -> Table:
         if self.table is None:  # pragma: no cover - started() opens it before any message

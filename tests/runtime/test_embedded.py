@@ -36,14 +36,14 @@ def find(tree: dict[str, Any], path_suffix: str) -> dict[str, Any]:
     return next(node for node in walk_tree(tree) if node["path"].endswith(path_suffix))
 
 
-async def test_ingest_returns_once_durable_and_an_independent_reader_sees_rows(
+async def test_ingest_waiting_for_the_table_lets_an_independent_reader_see_the_rows(
     registry: Registry, home: Path
 ) -> None:
     IngestPipeline[Reading]("Readings", {"table": True, "stream": {"parallelism": 2}, "ingest_api": True},
                             registry=registry)
     async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
-        assert await rt.ingest("Readings", rows(50)) == 50
-        # Durable on return: another catalog client sees the rows before the runtime stops.
+        assert await rt.ingest("Readings", rows(50), wait="table") == 50
+        # Committed on return: another catalog client sees the rows before the runtime stops.
         catalog = SqlCatalog("cascade", uri=f"sqlite:///{home}/catalog.db", warehouse=f"file://{home}/warehouse")
         table = catalog.load_table(("default", "Readings"))
         data = table.scan().to_arrow()
@@ -57,7 +57,7 @@ async def test_dedup_table_keeps_each_key_once_across_resends(registry: Registry
     async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
         for attempt in range(3):
             await rt.ingest("Dedup", rows(20, value=100.0 * attempt))
-        await rt.ingest("Dedup", [{"id": "r0", "value": -1.0}, {"id": "r0", "value": -2.0}])
+        await rt.ingest("Dedup", [{"id": "r0", "value": -1.0}, {"id": "r0", "value": -2.0}], wait="table")
         data = rt.table("Dedup")
         ids = data["id"].to_pylist()
         assert len(ids) == 20
@@ -164,7 +164,7 @@ async def test_a_crashed_table_writer_restarts_and_keeps_every_acknowledged_row(
 async def test_versioned_pipeline_gets_versioned_names(registry: Registry, home: Path) -> None:
     IngestPipeline[Reading]("Orders", {"version": "1.1"}, registry=registry)
     async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
-        await rt.ingest("Orders", rows(3))
+        await rt.ingest("Orders", rows(3), wait="table")
         assert rt.table("Orders_1_1").num_rows == 3
         assert rt.endpoint("Orders").api.path == "/ingest/Orders/1.1"
 
@@ -189,7 +189,7 @@ async def test_schema_evolution_adds_optional_fields_and_refuses_incompatible_ch
     second = Registry()
     IngestPipeline[ReadingV2]("Evolving", {}, registry=second)
     async with Runtime(home, registry=second, commit_interval=0.05) as rt:
-        await rt.ingest("Evolving", [{"id": "b", "value": 2.0, "unit": "kg"}])
+        await rt.ingest("Evolving", [{"id": "b", "value": 2.0, "unit": "kg"}], wait="table")
         data = rt.table("Evolving").sort_by("id")
         assert data["unit"].to_pylist() == [None, "kg"]
     third = Registry()
@@ -231,6 +231,7 @@ async def test_standalone_parts_are_wired_by_their_destinations(registry: Regist
     async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
         await rt.ingest("solo", rows(6))
         await rt.ingest("solo", rows(6))
+        await rt.flush()
         assert rt.table("solo").num_rows == 6
         assert find(rt.tree(), "tables/solo")["restarts"] == 0
         stats = rt.streams["solo"].statistics()
@@ -238,7 +239,9 @@ async def test_standalone_parts_are_wired_by_their_destinations(registry: Regist
 
 
 async def test_an_idle_writer_commits_without_waiting_for_the_commit_interval(registry: Registry, home: Path) -> None:
-    IngestPipeline[Reading]("Prompt", {"table": {"commit_interval": 600.0}}, registry=registry)
+    from cascade_rt import OlapTable
+
+    OlapTable[Reading]("Prompt", {"commit_interval": 600.0}, registry=registry)  # written directly
     async with Runtime(home, registry=registry) as rt:
         with anyio.fail_after(20):  # far below the 600 s interval: the idle writer commits at once
             await rt.ingest("Prompt", rows(3))
@@ -246,8 +249,9 @@ async def test_an_idle_writer_commits_without_waiting_for_the_commit_interval(re
 
 
 async def test_without_idle_commits_a_write_waits_for_the_interval(registry: Registry, home: Path) -> None:
-    IngestPipeline[Reading]("Patient", {"table": {"commit_interval": 0.5, "min_commit_interval": None}},
-                            registry=registry)
+    from cascade_rt import OlapTable
+
+    OlapTable[Reading]("Patient", {"commit_interval": 0.5, "min_commit_interval": None}, registry=registry)
     async with Runtime(home, registry=registry) as rt:
         started = anyio.current_time()
         await rt.ingest("Patient", rows(3))

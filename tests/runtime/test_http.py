@@ -35,13 +35,13 @@ def events(n: int, start: int = 0) -> list[dict[str, Any]]:
     return [{"id": f"e{i}", "at": "2026-11-01T10:00:00+02:00", "value": float(i)} for i in range(start, start + n)]
 
 
-async def test_a_200_means_the_rows_are_in_iceberg(registry: Registry, home: Path) -> None:
+async def test_a_200_with_wait_table_means_the_rows_are_in_iceberg(registry: Registry, home: Path) -> None:
     IngestPipeline[Event]("Events", {"table": {"deduplicate": True}, "stream": {"parallelism": 2},
                                      "ingest_api": {"format": "JSON_ARRAY"}}, registry=registry)
     async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
         port = await rt.serve("127.0.0.1", 0)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
-            async with http.post("/ingest/Events", data=orjson.dumps(events(100))) as resp:
+            async with http.post("/ingest/Events?wait=table", data=orjson.dumps(events(100))) as resp:
                 assert resp.status == 200
                 assert await resp.json() == {"accepted": 100}
             catalog = SqlCatalog("cascade", uri=f"sqlite:///{home}/catalog.db", warehouse=f"file://{home}/warehouse")
@@ -51,8 +51,12 @@ async def test_a_200_means_the_rows_are_in_iceberg(registry: Registry, home: Pat
             assert data.sort_by("id")["at"][0].as_py().isoformat() == "2026-11-01T08:00:00+00:00"
             body = gzip.compress(orjson.dumps(events(10, start=95)))
             async with http.post("/ingest/Events", data=body, headers={"Content-Encoding": "gzip"}) as resp:
-                assert resp.status == 200
+                assert resp.status == 200  # in the stream's log: the table follows
+            await rt.flush()
             assert rt.table("Events").num_rows == 105
+            async with http.post("/ingest/Events?wait=soon", data=body) as resp:
+                assert resp.status == 400
+                assert (await resp.json())["error"] == "query parameter wait must be 'log' or 'table', got 'soon'"
 
 
 async def test_invalid_records_get_400_and_only_they_go_to_the_dlq(registry: Registry, home: Path) -> None:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from actors import Promise
+from cascade_rt._threads import loop_notifier
 from cascade_rt.table import CommitResult
 from cascade_rt.table._committer import (
     Barrier,
@@ -24,7 +25,6 @@ from cascade_rt.table._committer import (
     Entry,
     barrier_waiter,
     commit_deadline,
-    loop_notifier,
 )
 
 
@@ -60,7 +60,7 @@ class _Table:
         self.failures: list[BaseException] = []
         self.maintained = 0
 
-    def commit(self, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+    def commit(self, batches: dict[str, list[pa.Table]], properties: dict[str, str]) -> dict[str, CommitResult]:
         self.committing.set()
         self.gate.wait(10)
         ids = [i for tables in batches.values() for t in tables for i in t.column("id").to_pylist()]
@@ -70,7 +70,7 @@ class _Table:
         return {branch: CommitResult(len(self.groups), sum(t.num_rows for t in tables), 0,
                                      sum(t.num_rows for t in tables)) for branch, tables in batches.items()}
 
-    def merge(self, data: pa.Table, keys: Sequence[str], branch: str) -> CommitResult:
+    def merge(self, data: pa.Table, keys: Sequence[str], branch: str, properties: dict[str, str]) -> CommitResult:
         self.merges.append((data.column("id").to_pylist(), branch))
         return CommitResult(100, data.num_rows, 0, data.num_rows)
 

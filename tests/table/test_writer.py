@@ -178,11 +178,12 @@ async def test_bad_write_fails_its_promise_only(home: Path, schema: Schema, rows
 class _FailsOnce(TableWriter):
     failures_left = 1
 
-    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
+                       properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
         if _FailsOnce.failures_left:
             _FailsOnce.failures_left -= 1
             raise OSError("disk full (test)")
-        return super().commit_batches(table, batches)
+        return super().commit_batches(table, batches, properties=properties)
 
 
 @pytest.mark.anyio
@@ -271,9 +272,10 @@ class _SlowCommits(TableWriter):
 
     SECONDS = 0.4
 
-    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
+                       properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
         time.sleep(self.SECONDS)
-        return super().commit_batches(table, batches)
+        return super().commit_batches(table, batches, properties=properties)
 
 
 @pytest.mark.anyio
@@ -321,9 +323,10 @@ class _GatedCommits(TableWriter):
 
     GATE = threading.Event()
 
-    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]]) -> dict[str, CommitResult]:
+    def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
+                       properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
         _GatedCommits.GATE.wait(10)
-        return super().commit_batches(table, batches)
+        return super().commit_batches(table, batches, properties=properties)
 
 
 @pytest.mark.anyio
