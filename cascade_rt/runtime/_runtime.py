@@ -39,6 +39,7 @@ from ..stream import DEFAULT_LOG_MAX_BYTES as DEFAULT_MAX_BYTES
 from ..stream import KafkaBackend, spawn_dead_letter_queue, spawn_stream
 from ..table import open_catalog, query, resolve_home
 from ..table._writer import TableWriter
+from ._lag import LogCollector, log_health
 from ._sinks import PipelineEndpoint, TableSink
 
 log = logging.getLogger("cascade_rt.runtime")
@@ -115,6 +116,7 @@ class Runtime:
         self.clock = clock
         self.metrics_registry = CollectorRegistry()
         self.ingest_metrics = IngestMetrics.on(self.metrics_registry)
+        self.metrics_registry.register(LogCollector(lambda: self.streams))
         self.home: Path = Path()
         self.catalog: Any = None
         self.system: actors.ActorSystem | None = None
@@ -439,14 +441,17 @@ class Runtime:
         return (True, "") if self._ready else (False, "starting")
 
     def health(self) -> dict[str, dict[str, Any]]:
-        """Per-asset freshness for ``GET /health`` (``fresh`` → ok, ``warn``, ``fail``)."""
+        """For ``GET /health``: each stream's log and its table's lag (see ``_lag``), and each
+        asset's freshness (``fresh`` → ok, ``warn``, ``fail``)."""
+        out = log_health(self.streams)
         if self.assets is None:
-            return {}
+            return out
         status = {"fresh": "ok", "unknown": "ok", "warn": "warn", "fail": "fail"}
-        return {
+        out.update({
             f"asset:{state.asset}": {**state.to_dict(), "freshness": state.status, "status": status[state.status]}
             for state in self.assets.freshness()
-        }
+        })
+        return out
 
 
 class _FreshnessRefresh:

@@ -537,8 +537,13 @@ class Stream:
             return False
         end = self.durable.end
         pending = [p for p in self.readers() if p.position < end]
+        flush = getattr(self.sink, "flush", None)
         for progress in pending:
-            await progress.wait_for(end).wait()
+            while progress.position < end:
+                if progress is self.table_progress and flush is not None:
+                    await flush()  # commit what the feed has queued, without waiting for the interval
+                with anyio.move_on_after(0.05):
+                    await progress.wait_for(end).wait()
         return bool(pending)
 
     def lag(self) -> dict[str, float | int] | None:

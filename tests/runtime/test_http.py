@@ -141,3 +141,27 @@ async def test_a_writer_crash_answers_503_never_500_and_keeps_every_acknowledged
         assert set(statuses) <= {200, 503}
         assert len(statuses) == 24
         assert acknowledged <= set(rt.table("Fragile")["id"].to_pylist())
+
+
+async def test_a_log_past_its_size_limit_answers_503_and_keeps_what_it_acknowledged(
+    registry: Registry, home: Path
+) -> None:
+    IngestPipeline[Event]("Capped", {"table": {"commit_interval": 600.0}}, registry=registry)
+    async with Runtime(home, registry=registry, log_max_bytes=4000) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        accepted: list[str] = []
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            for i in range(100):
+                async with http.post("/ingest/Capped", data=orjson.dumps(events(1, start=i))) as resp:
+                    if resp.status == 503:
+                        body = await resp.json()
+                        assert "stream 'Capped'" in body["error"] and "its limit is 4000" in body["error"]
+                        assert resp.headers["Retry-After"]
+                        break
+                    assert resp.status == 200
+                    accepted.append(events(1, start=i)[0]["id"])
+            else:
+                pytest.fail("the log never refused an append")
+        assert accepted
+        await rt.flush()
+        assert sorted(rt.table("Capped")["id"].to_pylist()) == sorted(accepted)
