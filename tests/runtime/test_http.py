@@ -155,7 +155,8 @@ async def test_a_log_past_its_size_limit_answers_503_and_keeps_what_it_acknowled
                 async with http.post("/ingest/Capped", data=orjson.dumps(events(1, start=i))) as resp:
                     if resp.status == 503:
                         body = await resp.json()
-                        assert "stream 'Capped'" in body["error"] and "its limit is 4000" in body["error"]
+                        assert "stream 'Capped'" in body["error"]
+                        assert "its limit is 4000" in body["error"]
                         assert resp.headers["Retry-After"]
                         break
                     assert resp.status == 200

@@ -55,7 +55,7 @@ async def test_a_table_fed_from_its_log_commits_in_large_groups(registry: Regist
         assert rt.table("Grouped").num_rows == 150
         # One commit per commit_interval (and the flush), not one per request.
         assert commits <= elapsed / 0.5 + 3, f"{commits} commits in {elapsed:.2f} s"
-        summary = table.current_snapshot().summary  # type: ignore[union-attr]
+        summary = table.current_snapshot().summary
         assert summary["cascade.source.log:Grouped"] == "150"
 
 
