@@ -239,16 +239,14 @@ class Runtime:
             order_by=list(cfg.order_by_fields),
             max_rows=self.commit_rows or cfg.commit_rows,
             max_delay=self.commit_interval or cfg.commit_interval,
-            # Fed from a stream's log, a table commits in large groups (every commit_interval or
-            # commit_rows): nothing waits for its commits but ``wait="table"``.
+            # Fed from a stream's log (or topic), a table commits in large groups (every
+            # commit_interval or commit_rows): nothing waits for its commits but ``wait="table"``.
             min_interval=None if self._fed_from_log(table) else cfg.min_commit_interval,
             commit_process=self.commit_process,
         )
         self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier)
 
     def _fed_from_log(self, table: OlapTable[Any]) -> bool:
-        if self.kafka is not None:
-            return False
         return any(s.destination is table or s.destination == table.table_name for s in self.registry.all("stream"))
 
     async def _start_stream(self, stream: Stream[Any], parent: actors.ActorRef) -> None:

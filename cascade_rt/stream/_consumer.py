@@ -12,22 +12,31 @@ the last committed offsets (the batches are delivered again).
 Between rounds the actor is idle, so a stop request is served within one round. The first round
 connects (creates the topic if missing, joins the group); if the broker is down it crashes and is
 retried with the supervisor's backoff.
+
+A stream whose destination is a table feeds it exactly once: when partitions are assigned, each
+is sought to the offset the table has committed for it (``cascade.source.kafka:<topic>:<p>`` in
+its snapshot, see ``cascade_rt.table._sources``), and each round's records of a partition go to
+the table as one write whose source runs from where the previous write of that partition ended
+to the offset after its last message. The group's committed offsets still follow (for lag tools),
+but the table is the source of truth: a write the table refuses (a gap left by a failed one)
+crashes the actor, and its successor seeks to the table's positions again.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pyarrow as pa
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 import actors
 
 from ._kafka import create_consumer, start_client
-from ._types import Waiter, rejected_indices, wait_all
+from ._types import FeedSink, Waiter, rejected_indices, wait_all
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -89,6 +98,8 @@ class KafkaConsumerActor(actors.Actor):
         self.stream = stream
         self.consumer: AIOKafkaConsumer | None = None
         self._in_flight: deque[tuple[dict[TopicPartition, OffsetAndMetadata], list[Waiter]]] = deque()
+        self._sent: dict[TopicPartition, int] = {}
+        self.table = cast("FeedSink", stream.sink) if stream.feeds_table else None
 
     async def started(self) -> None:
         # Connecting happens in the first round, not here: a broker that is down when the stream
@@ -103,14 +114,36 @@ class KafkaConsumerActor(actors.Actor):
         await stream._ensure_topic()
         consumer = create_consumer(
             backend.bootstrap,
-            stream.topic,
+            None if self.table is not None else stream.topic,
             stream.group_id,
             request_timeout_ms=backend.request_timeout_ms,
             **backend.consumer_options(),
         )
+        if self.table is not None:  # seek to the table's positions on each assignment
+            consumer.subscribe([stream.topic], listener=_Seek(self, consumer))
         await start_client(consumer)
         self.consumer = consumer
         return consumer
+
+    def source_key(self, tp: TopicPartition) -> str:
+        return f"kafka:{tp.topic}:{tp.partition}"
+
+    async def assigned(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+        """Seek newly assigned partitions to the offsets the table has committed for them."""
+        if self.table is None:
+            return
+        positions = await self.table.positions()
+        for tp in partitions:
+            position = positions.get(self.source_key(tp))
+            if position is not None:
+                consumer.seek(tp, position)
+                self._sent[tp] = position
+            else:
+                self._sent.pop(tp, None)
+
+    def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            self._sent.pop(tp, None)
 
     async def stopped(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -145,20 +178,37 @@ class KafkaConsumerActor(actors.Actor):
         )
         parts: list[tuple[int, pa.RecordBatch]] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        table_writes: list[Waiter] = []
         count = 0
         for tp, messages in fetched.items():
             if not messages:
                 continue
             count += len(messages)
             offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "")
+            committed = self._sent.get(tp) if self.table is not None else None
+            if committed is not None and messages[0].offset < committed:
+                # Already in the table (read again from an older group offset): never twice.
+                messages = [m for m in messages if m.offset >= committed]
+                if not messages:
+                    continue
             batch, rejected = decode_values(stream.schema, [m.value or b"" for m in messages])
             for raw, error, error_type in rejected:
                 await stream._fail([raw], error, f"{stream.name}.kafka", error_type=error_type)
             if batch is not None and batch.num_rows:
                 parts.append((tp.partition, batch))
+                if self.table is not None:
+                    # From where this partition's previous write ended: a write lost in between
+                    # leaves a gap the table refuses (a partition whose records were all rejected
+                    # sends nothing, and its next write covers them too).
+                    start = self._sent.get(tp, messages[0].offset)
+                    end = messages[-1].offset + 1
+                    promise: actors.Promise[Any] = actors.Promise()
+                    await self.table.write(batch, promise, (self.source_key(tp), start, end))
+                    self._sent[tp] = end
+                    table_writes.append(promise)
         if offsets:
-            waiters = await stream.dispatch(parts) if parts else []
-            self._in_flight.append((offsets, waiters))
+            waiters = await stream.dispatch(parts) if parts and stream.has_functions() else []
+            self._in_flight.append((offsets, table_writes + waiters))
         await self.commit_durable(consumer, block=False)
         return count
 
@@ -177,3 +227,17 @@ class KafkaConsumerActor(actors.Actor):
             self._in_flight.popleft()
             await consumer.commit(offsets)
             block = False
+
+
+class _Seek(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+    """aiokafka rebalance listener: hands assignments to the actor (see ``KafkaConsumerActor.assigned``)."""
+
+    def __init__(self, actor: KafkaConsumerActor, consumer: AIOKafkaConsumer) -> None:
+        self.actor = actor
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self.actor.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self.actor.assigned(self.consumer, assigned)

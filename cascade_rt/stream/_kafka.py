@@ -174,9 +174,10 @@ def create_producer(
 
 
 def create_consumer(
-    bootstrap: str, topic: str, group_id: str, *, request_timeout_ms: int = 10_000, **overrides: object
+    bootstrap: str, topic: str | None, group_id: str, *, request_timeout_ms: int = 10_000, **overrides: object
 ) -> AIOKafkaConsumer:
-    """An (unstarted) group consumer of ``topic``: manual commits, new groups start at the earliest offset."""
+    """An (unstarted) group consumer of ``topic`` (None: subscribe later, with a listener):
+    manual commits, new groups start at the earliest offset."""
     options: dict[str, object] = {
         "bootstrap_servers": bootstrap,
         "group_id": group_id,
@@ -187,6 +188,8 @@ def create_consumer(
         "fetch_max_bytes": 32 << 20,
     }
     options.update(overrides)
+    if topic is None:
+        return AIOKafkaConsumer(**options)
     return AIOKafkaConsumer(topic, **options)
 
 

@@ -131,12 +131,15 @@ class Stream:
         self.delivery_progress: Progress | None = None
         self.feed_window = feed_window
         self._feeds_sink = False
+        feeds = sink is not None and callable(getattr(sink, "positions", None)) and callable(getattr(sink, "write", None))
         if log_dir is not None and backend is None:
             self.durable = DurableLog(name, log_dir, retention_period=retention_period, max_bytes=log_max_bytes)
             self.delivery_progress = Progress()
-            if sink is not None and callable(getattr(sink, "positions", None)) and callable(getattr(sink, "write", None)):
+            if feeds:
                 self.table_progress = Progress()
                 self._feeds_sink = True
+        elif backend is not None and feeds:
+            self._feeds_sink = True  # the consumer writes the table itself, with Kafka offsets
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} {self.backend_name} partitions={self.parallelism}>"
@@ -503,6 +506,11 @@ class Stream:
             self._dead_lettered += len(records)
 
     # -- the durable log's feeds ------------------------------------------------------------
+
+    @property
+    def feeds_table(self) -> bool:
+        """Whether the sink is a table fed exactly once (from the log, or from Kafka with offsets)."""
+        return self._feeds_sink
 
     def durable_listen(self, name: str, callback: Callable[[], object]) -> None:
         """Call ``callback()`` on the event loop whenever the log has synced more records."""
