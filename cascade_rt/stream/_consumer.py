@@ -110,8 +110,8 @@ class KafkaConsumerActor(actors.Actor):
     async def connect(self) -> AIOKafkaConsumer:
         """Create the topic if missing and join the stream's consumer group."""
         stream = self.stream
-        backend = stream._kafka()
-        await stream._ensure_topic()
+        backend = stream.kafka_backend()
+        await stream.ensure_topic()
         consumer = create_consumer(
             backend.bootstrap,
             None if self.table is not None else stream.topic,
@@ -171,7 +171,7 @@ class KafkaConsumerActor(actors.Actor):
         """
         consumer = self.consumer or await self.connect()
         stream = self.stream
-        backend = stream._kafka()
+        backend = stream.kafka_backend()
         await self.commit_durable(consumer, block=len(self._in_flight) >= MAX_ROUNDS_IN_FLIGHT)
         fetched = await consumer.getmany(
             timeout_ms=int(backend.poll_timeout * 1000), max_records=backend.max_poll_records
@@ -193,7 +193,7 @@ class KafkaConsumerActor(actors.Actor):
                     continue
             batch, rejected = decode_values(stream.schema, [m.value or b"" for m in messages])
             for raw, error, error_type in rejected:
-                await stream._fail([raw], error, f"{stream.name}.kafka", error_type=error_type)
+                await stream.dead_letter([raw], error, f"{stream.name}.kafka", error_type=error_type)
             if batch is not None and batch.num_rows:
                 parts.append((tp.partition, batch))
                 if self.table is not None:

@@ -349,14 +349,15 @@ class Stream:
             raise errors[0]
         return waiters
 
-    def _kafka(self) -> KafkaBackend:
+    def kafka_backend(self) -> KafkaBackend:
+        """The stream's Kafka backend (raises ``RuntimeError`` for a memory stream)."""
         if self.backend is None:
             raise RuntimeError(f"stream {self.name!r} is a memory stream; it has no Kafka backend")
         return self.backend
 
-    async def _ensure_topic(self) -> None:
+    async def ensure_topic(self) -> None:
         """Create the stream's topic (``parallelism`` partitions, its retention) unless it exists."""
-        backend = self._kafka()
+        backend = self.kafka_backend()
         await ensure_topic(
             backend.bootstrap,
             self.topic,
@@ -367,7 +368,7 @@ class Stream:
         )
 
     async def _producer_ready(self) -> AIOKafkaProducer:
-        backend = self._kafka()
+        backend = self.kafka_backend()
         if self._kafka_lock is None:
             raise RuntimeError(
                 f"stream {self.name!r} is not running; start it with spawn_stream(system, ...)"
@@ -382,14 +383,14 @@ class Stream:
                 await start_client(producer)
                 self._producer = producer
             if not self._topic_partitions:
-                await self._ensure_topic()
+                await self.ensure_topic()
                 await self._producer.client.force_metadata_update()
                 partitions = await self._producer.partitions_for(self.topic)
                 self._topic_partitions = len(partitions or ()) or self.parallelism
             return self._producer
 
     async def _publish_kafka(self, batch: pa.RecordBatch) -> None:
-        backend = self._kafka()
+        backend = self.kafka_backend()
         values = self.schema.encode_json(batch)
         try:
             with anyio.fail_after(backend.publish_timeout):
@@ -456,7 +457,7 @@ class Stream:
             try:
                 result = await self._call(fn, record)
             except Exception as exc:
-                await self._fail([record], exc, source)
+                await self.dead_letter([record], exc, source)
                 continue
             if result is None:
                 continue
@@ -475,10 +476,10 @@ class Stream:
             except Exception as exc:
                 rejected = rejected_indices(exc, len(outputs))
                 if rejected is None:
-                    await self._fail(outputs, exc, source)
+                    await self.dead_letter(outputs, exc, source)
                     return []
                 for index, message in rejected.items():
-                    await self._fail([outputs[index]], message, source, error_type=type(exc).__name__)
+                    await self.dead_letter([outputs[index]], message, source, error_type=type(exc).__name__)
                 outputs = [item for i, item in enumerate(outputs) if i not in rejected]
                 if not outputs:
                     return []
@@ -490,9 +491,9 @@ class Stream:
             try:
                 await self._call(fn, record)
             except Exception as exc:
-                await self._fail([record], exc, source)
+                await self.dead_letter([record], exc, source)
 
-    async def _fail(
+    async def dead_letter(
         self,
         records: Sequence[Any],
         error: BaseException | str,
@@ -500,6 +501,7 @@ class Stream:
         *,
         error_type: str | None = None,
     ) -> None:
+        """Send ``records`` that failed in ``source`` to the dead-letter queue with their error."""
         self._failures += len(records)
         if self.dlq is not None:
             await self.dlq.send(records, error, source, error_type=error_type)
