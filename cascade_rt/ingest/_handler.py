@@ -203,7 +203,10 @@ class IngestHandler:
             return await self._invalid(route, body, fmt, errors)
         try:
             if wait != "log":
-                await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait)
+                try:
+                    await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait)
+                except ValueError as exc:
+                    return error_response(400, str(exc))
             elif route.budget_kw:
                 await endpoint.submit(batch, admission_timeout=self.wait_budget)
             else:  # an endpoint written to the bare ``submit(batch)`` form (see IngestEndpoint)

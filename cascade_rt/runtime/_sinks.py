@@ -87,11 +87,16 @@ class PipelineEndpoint:
         synced to the stream's log, or with ``wait="table"`` committed to the table it feeds.
 
         Raises:
+            ValueError: ``wait`` is not one the destination can take; nothing was written.
             Backpressure: no room was free in time; nothing of the batch was written.
             Unavailable: the runtime is stopping, or the destination failed before it was admitted.
         """
         if self.closed:
             raise Unavailable(self.name, "shutting down")
+        if wait != "log":
+            check = getattr(self.target, "check_wait", None)
+            if check is not None:
+                check(wait)  # ValueError: nothing was written
         token = object()  # one borrower per call: a task may submit more than once at a time
         try:
             # Without a checkpoint when there is room: a yield here would queue the batch behind

@@ -270,10 +270,8 @@ class Stream:
         if wait == "log":
             await wait_all(await self.submit(batch))
             return
-        if wait != "table":
-            raise ValueError(f"stream {self.name!r}: wait must be 'log' or 'table', got {wait!r}")
-        if self.table_progress is None:
-            raise ValueError(f"stream {self.name!r}: wait='table' needs a durable log feeding a table")
+        self.check_wait(wait)
+        assert self.table_progress is not None  # checked above
         waiters = await self.submit(batch)
         for waiter in waiters:
             end = await waiter.wait()
@@ -316,6 +314,15 @@ class Stream:
         self._spread += 1
         parts = partition_batch(batch, self._key_fields, self.parallelism, spread=self._spread)
         return await self.dispatch(parts)
+
+    def check_wait(self, wait: str) -> None:
+        """Raise ``ValueError`` (saying why) unless :meth:`publish` can take ``wait``."""
+        if wait not in ("log", "table"):
+            raise ValueError(f"stream {self.name!r}: wait must be 'log' or 'table', got {wait!r}")
+        if wait == "table" and self.table_progress is None:
+            where = "is on Kafka" if self.backend is not None else "feeds no table from a durable log"
+            raise ValueError(f"stream {self.name!r} {where}: wait='table' is not available; "
+                             "its table's lag is in /health and /metrics")
 
     def _whole_batches(self) -> bool:
         """Whether a memory stream hands batches on unsplit: no transforms and no consumers, and

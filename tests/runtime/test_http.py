@@ -166,3 +166,18 @@ async def test_a_log_past_its_size_limit_answers_503_and_keeps_what_it_acknowled
         assert accepted
         await rt.flush()
         assert sorted(rt.table("Capped")["id"].to_pylist()) == sorted(accepted)
+
+
+async def test_wait_table_on_a_stream_without_a_table_is_a_400_and_writes_nothing(
+    registry: Registry, home: Path
+) -> None:
+    IngestPipeline[Event]("Tableless", {"table": False, "stream": True, "ingest_api": True}, registry=registry)
+    async with Runtime(home, registry=registry) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            async with http.post("/ingest/Tableless?wait=table", data=orjson.dumps(events(2))) as resp:
+                assert resp.status == 400
+                assert (await resp.json())["error"] == (
+                    "stream 'Tableless' feeds no table from a durable log: wait='table' is not available; "
+                    "its table's lag is in /health and /metrics")
+        assert rt.streams["Tableless"].statistics().published == 0
