@@ -78,3 +78,25 @@ async def test_deferred_reply_past_receive(system: ActorSystem) -> None:
     await writer.ask("commit")
     with anyio.fail_after(5):
         assert [await p.wait() for p in promises] == [0, 10, 20]
+
+
+async def test_done_callbacks_run_once_when_resolved_after_the_waiters_wake() -> None:
+    seen: list[str] = []
+    promise: Promise[int] = Promise()
+    promise.add_done_callback(lambda p: seen.append(f"first {p.done()}"))
+    async with anyio.create_task_group() as tg:
+        async def waiter() -> None:
+            assert await promise.wait() == 3
+            seen.append("waiter")
+
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        promise.set_result(3)
+        assert seen == ["first True"]  # synchronously, in set_result
+    promise.add_done_callback(lambda p: seen.append("late"))  # already resolved: called at once
+    assert seen == ["first True", "waiter", "late"]
+    failed: Promise[int] = Promise()
+    errors: list[BaseException] = []
+    failed.add_done_callback(lambda p: errors.append(ValueError("seen")))
+    failed.set_exception(KeyError("x"))
+    assert len(errors) == 1
