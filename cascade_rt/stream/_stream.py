@@ -4,16 +4,22 @@ A :class:`Stream` is spawned into an actor system as a small supervision tree::
 
     <name>            Supervisor (ONE_FOR_ONE)
     ├── owner         closes the Kafka producer when the stream stops (stops last)
+    ├── log           with a durable log: opens, prunes and closes it (see ``_feeds``)
     ├── partition-0   one worker per partition: delivers batches of its partition in order
     ├── ...
-    └── consumer      Kafka only: the consumer-group loop (``_consumer.py``)
+    ├── consumer      Kafka only: the consumer-group loop (``_consumer.py``)
+    ├── table-feed    with a durable log and a table: the log → the table, exactly once
+    └── delivery      with a durable log: the log → transforms and consumers, at least once
 
-In memory, ``publish`` splits a batch by key (``partition_batch``), hands each part to its
-partition's worker and returns once every part went through the sink, the transforms and the
-consumers (a stream with neither transforms nor consumers whose sink is a table writer's queue
-hands each batch whole to that queue itself: the writer is one committer anyway). On Kafka,
-``publish`` returns once the broker acknowledged every record; the consumer actor then reads
-them back and delivers them, committing offsets after the sink returned.
+With a durable log (``log_dir``, the runtime's default for streams not on Kafka), ``publish``
+appends the batch to the log and returns once it is synced; the feeds read the log from their
+own positions. In memory without a log, ``publish`` splits a batch by key (``partition_batch``),
+hands each part to its partition's worker and returns once every part went through the sink, the
+transforms and the consumers (a stream with neither transforms nor consumers whose sink is a
+table writer's queue hands each batch whole to that queue itself: the writer is one committer
+anyway). On Kafka, ``publish`` returns once the broker acknowledged every record; the consumer
+actor then reads them back and delivers them, writing a table with the offsets it covers and
+committing the group's offsets after the table did.
 """
 
 from __future__ import annotations
