@@ -43,7 +43,7 @@ import actors
 
 from .._threads import Notify
 from ._errors import StreamError
-from ._segment import encode_entry, read_entries, scan, segment_base, segment_name
+from ._segment import encode_entry, read_entries, scan, schema_bytes, segment_base, segment_name
 
 __all__ = ("DEFAULT_MAX_BYTES", "DurableLog", "LogFull", "LogStatistics")
 
@@ -142,6 +142,7 @@ class DurableLog:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._notify: Notify | None = None
+        self._schema: pa.Schema | None = None  # the schema the newest segment holds last
 
     # -- opening and closing (blocking) ---------------------------------------------------------
 
@@ -229,7 +230,9 @@ class DurableLog:
                 f"stream {self.name!r}: the log holds {self._bytes} bytes, its limit is {self.max_bytes} "
                 "(its tables are behind); nothing was written", stream=self.name, reason="log size limit")
         offset, now = self._end, self.clock()
-        entry = encode_entry(offset, batch, now)
+        schema = batch.schema
+        same = self._schema is not None and (schema is self._schema or schema.equals(self._schema))
+        entry = encode_entry(offset, batch, now, b"" if same else schema_bytes(schema))
         segment = self._segments[-1]
         try:
             written = os.write(self._fd, entry)
@@ -242,6 +245,7 @@ class DurableLog:
                               "nothing was written", stream=self.name, reason="disk full") from exc
             raise StreamError(f"stream {self.name!r}: writing the log failed: {exc}", stream=self.name) from exc
         end = offset + batch.num_rows
+        self._schema = schema
         segment.size += len(entry)
         segment.end = end
         segment.newest = now
@@ -265,6 +269,7 @@ class DurableLog:
         path = self.directory / segment_name(base)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._segments.append(_Segment(base, path, base, self.clock(), 0))
+        self._schema = None  # each segment carries its own schema
         self._dir_dirty = True
 
     def listen(self, name: str, callback: Callable[[], object]) -> None:

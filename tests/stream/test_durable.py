@@ -189,3 +189,22 @@ async def test_a_closed_log_refuses_appends_by_name(tmp_path: Path) -> None:
     log.close()  # idempotent
     with pytest.raises(StreamError, match="stream 's': the log is not open"):
         log.append(batch(1))
+
+
+async def test_a_schema_change_mid_segment_reads_back_with_each_entrys_schema(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "log")
+    wider = pa.record_batch({"id": pa.array([9], pa.int64()), "name": ["n9"], "extra": [1.5]})
+    try:
+        promises = [log.append(b)[1] for b in (batch(1), batch(2), wider, batch(3))]
+        with anyio.fail_after(10):
+            for p in promises:
+                await p.wait()
+    finally:
+        log.close()
+    reopened = open_log(tmp_path / "log")  # from the files, not the memory cache
+    try:
+        read = reopened.read(0, 100)
+        assert [b.schema.names for _, b in read] == [["id", "name"]] * 2 + [["id", "name", "extra"], ["id", "name"]]
+        assert ids(reopened.read(2, 100)) == [9, 3]  # starting past the entry that carried the schema
+    finally:
+        reopened.close()
