@@ -103,6 +103,10 @@ class Maintain:
     action: str = "compact"
     promise: Promise[Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.action not in ("compact", "remove_orphans"):
+            raise ValueError(f"Maintain(action=...) must be 'compact' or 'remove_orphans', got {self.action!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class Stats:
@@ -382,10 +386,7 @@ class TableWriter(Actor):
         self._maintenance = self._maintainer.counters
 
     def _maintenance_pass(self, action: str) -> Callable[[], Any]:
-        """The pass a ``Maintain`` message asks for, to run in the committer thread."""
-        if action not in ("compact", "remove_orphans"):
-            raise ValueError(f"TableWriter({self.identifier!r}): Maintain(action=...) must be 'compact' or "
-                             f"'remove_orphans', got {action!r}")
+        """The pass a ``Maintain`` message asks for (checked when it was made), to run in the committer thread."""
 
         def run() -> Any:
             try:

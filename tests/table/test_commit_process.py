@@ -45,7 +45,7 @@ def _ids(catalog: Catalog, branch: str | None = None) -> list[int]:
     return sorted(data.column("id").to_pylist())
 
 
-def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any, tuple[int, int]]]:
+def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any, MaintenanceCounters]]:
     """Runs ``serve`` over in-memory pipes; returns its replies in order."""
     replies = io.BytesIO()
     serve(io.BytesIO(b"".join(encode_message(r) for r in requests)), replies)

@@ -21,7 +21,9 @@ def _read(table: Table, snapshot_id: int | None = None) -> pa.Table:
     return table.scan(snapshot_id=snapshot_id).to_arrow().sort_by("id")
 
 
-def _appended(catalog: Catalog, schema: Schema, rows: Rows, commits: int, width: int = 2, **props: str) -> Table:
+def _appended(
+    catalog: Catalog, schema: Schema, rows: Rows, commits: int, width: int = 2, props: dict[str, str] | None = None
+) -> Table:
     table = ensure_table(catalog, "default.t", schema)
     if props:
         table.transaction().set_properties(props).commit_transaction()
@@ -49,7 +51,7 @@ def test_small_appends_compact_into_one_file_in_one_replace_snapshot(catalog: Ca
 
 
 def test_a_compacted_table_reads_the_same_at_every_snapshot(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 6, 10, **{"cascade.merge.max-deleted-fraction": "1.0"})
+    table = _appended(catalog, schema, rows, 6, 10, props={"cascade.merge.max-deleted-fraction": "1.0"})
     for i in range(6):
         commit_upsert(table, rows([i * 7, 100 + i], tag=f"u{i}"), ["id"])
     snapshots = {s.snapshot_id: _read(table, s.snapshot_id) for s in table.metadata.snapshots}
@@ -66,11 +68,13 @@ def test_a_compacted_table_reads_the_same_at_every_snapshot(catalog: Catalog, sc
 
 
 def test_compacted_data_files_are_plain_parquet_duckdb_reads_alike(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 8, **{"cascade.merge.max-deleted-fraction": "1.0"})
+    table = _appended(catalog, schema, rows, 8, props={"cascade.merge.max-deleted-fraction": "1.0"})
     commit_upsert(table, rows([3, 5, 100], tag="x"), ["id"])
     compact(table)
     paths = [t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()]
-    got = duckdb.sql(f"SELECT id, name, value FROM read_parquet({paths!r}) ORDER BY id").to_arrow_table()
+    relation = duckdb.sql(f"SELECT id, name, value FROM read_parquet({paths!r}) ORDER BY id")
+    assert relation is not None
+    got = relation.to_arrow_table()
     expected = _read(table)
     assert got.column("id").to_pylist() == expected.column("id").to_pylist() == [*range(16), 100]
     assert got.column("name").to_pylist() == expected.column("name").to_pylist()
@@ -100,14 +104,14 @@ def test_few_small_files_wait_for_min_input_files(catalog: Catalog, schema: Sche
 
 
 def test_a_pass_takes_at_most_max_files_per_pass(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 9, **{"cascade.compaction.max-files-per-pass": "4"})
+    table = _appended(catalog, schema, rows, 9, props={"cascade.compaction.max-files-per-pass": "4"})
     assert plan_compaction(table).files == 4
     compact(table)
     assert table_stats(table).data_files == 6
 
 
 def test_files_near_the_target_size_are_left_alone(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 6, **{"write.target-file-size-bytes": "100"})
+    table = _appended(catalog, schema, rows, 6, props={"write.target-file-size-bytes": "100"})
     assert plan_compaction(table).empty
 
 
@@ -123,7 +127,7 @@ def test_compaction_keeps_the_sort_order(catalog: Catalog, schema: Schema, rows:
 
 
 def test_many_manifests_are_rewritten(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 8, **{"cascade.compaction.max-manifests": "3",
+    table = _appended(catalog, schema, rows, 8, props={"cascade.compaction.max-manifests": "3",
                                                      "cascade.compaction.min-input-files": "100"})
     plan = plan_compaction(table)
     assert (plan.files, plan.rewrite_manifests, plan.manifests) == (0, True, 8)
@@ -157,6 +161,6 @@ def test_a_stale_plan_is_refused(catalog: Catalog, schema: Schema, rows: Rows) -
 
 
 def test_bad_compaction_properties_are_named(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 1, **{"cascade.compaction.min-input-files": "many"})
+    table = _appended(catalog, schema, rows, 1, props={"cascade.compaction.min-input-files": "many"})
     with pytest.raises(ValueError, match=r"'cascade.compaction.min-input-files' must be an integer, got 'many'"):
         plan_compaction(table)
