@@ -164,6 +164,8 @@ class TableWriter(Actor):
             started with each incarnation, instead of in the committer thread: their CPU then
             leaves the event loop alone. ``catalog`` must be a picklable factory, and :meth:`commit_batches`
             is not called.
+        maintenance_counters: A dict the writer keeps its :class:`MaintenanceCounters` in, under
+            ``identifier``, after each maintenance pass (read by metrics from any thread).
 
     Raises:
         ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
@@ -184,6 +186,7 @@ class TableWriter(Actor):
         max_delay: float = 1.0,
         min_interval: float | None = None,
         commit_process: bool = False,
+        maintenance_counters: dict[str, MaintenanceCounters] | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -215,6 +218,7 @@ class TableWriter(Actor):
         self._target: tuple[int, pa.Schema] | None = None
         self._maintainer = Maintainer(identifier)
         self._maintenance = MaintenanceCounters()
+        self._published = maintenance_counters
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters of this incarnation (also the reply to ``ask(Stats())``)."""
@@ -379,11 +383,14 @@ class TableWriter(Actor):
     def _maintain(self, commits: int) -> None:
         """The maintenance due after ``commits`` commits (after the writes are acknowledged; see
         ``_schedule``). A failed pass is logged and counted, never raised."""
-        if self._process is not None:  # the process runs it after each commit (see _commit_worker)
-            self._maintenance = self._process.maintenance
-            return
-        self._maintainer.after_commits(self._require_table(), commits)
-        self._maintenance = self._maintainer.counters
+        if self._process is None:  # else the process runs it after each commit (see _commit_worker)
+            self._maintainer.after_commits(self._require_table(), commits)
+        self._publish()
+
+    def _publish(self) -> None:
+        self._maintenance = self._process.maintenance if self._process is not None else self._maintainer.counters
+        if self._published is not None:
+            self._published[self.identifier] = self._maintenance
 
     def _maintenance_pass(self, action: str) -> Callable[[], Any]:
         """The pass a ``Maintain`` message asks for (checked when it was made), to run in the committer thread."""
@@ -394,8 +401,7 @@ class TableWriter(Actor):
                     return getattr(self._process, action)()
                 return getattr(self._maintainer, action)(self._require_table())
             finally:
-                self._maintenance = (self._process.maintenance if self._process is not None
-                                     else self._maintainer.counters)
+                self._publish()
 
         return run
 
