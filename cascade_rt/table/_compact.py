@@ -262,7 +262,14 @@ class _Rewrite(RowDelta):
         self._rewrite_manifests = rewrite_manifests
 
     def _existing_manifests(self) -> list[ManifestFile]:
-        kept = super()._existing_manifests()
+        # A manifest left with nothing but this pass's DELETED entries is dropped now rather than
+        # at the next commit: a scan opens every manifest of the head, and a pass empties many.
+        kept = []
+        for m in super()._existing_manifests():
+            if m.added_snapshot_id != self._snapshot_id or m.has_added_files() or m.has_existing_files():
+                kept.append(m)
+            else:  # written by this pass, referenced by nothing
+                self._io.delete(m.manifest_path)
         if not self._rewrite_manifests:
             return kept
         entries: dict[tuple[ManifestContent, int], list[ManifestEntry]] = {}
