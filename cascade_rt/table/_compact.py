@@ -63,7 +63,12 @@ CARRIED_PREFIX = "cascade."
 """Snapshot summary properties with this prefix are carried into a compaction snapshot."""
 
 
-def _number(properties: Mapping[str, str], name: str, default: float, kind: type[int] | type[float] = int) -> float:
+def number_property(properties: Mapping[str, str], name: str, default: float, kind: type[int] | type[float] = int) -> float:
+    """The table property ``name`` as a non-negative ``kind`` (``default`` when unset).
+
+    Raises:
+        ValueError: a value that is not one, naming the property.
+    """
     raw = properties.get(name)
     if raw is None:
         return default
@@ -96,16 +101,16 @@ class CompactionSettings:
         Raises:
             ValueError: a property that is not a non-negative number.
         """
-        target = int(_number(properties, TARGET_SIZE_PROPERTY, DEFAULT_TARGET_SIZE))
+        target = int(number_property(properties, TARGET_SIZE_PROPERTY, DEFAULT_TARGET_SIZE))
         p, d = "cascade.compaction.", cls()
         return cls(
             target_size=max(1, target),
-            min_input_files=max(2, int(_number(properties, p + "min-input-files", d.min_input_files))),
-            delete_fraction=float(_number(properties, p + "delete-fraction", d.delete_fraction, float)),
-            max_delete_files=int(_number(properties, p + "max-delete-files", d.max_delete_files)),
-            max_manifests=int(_number(properties, p + "max-manifests", d.max_manifests)),
-            max_files_per_pass=max(2, int(_number(properties, p + "max-files-per-pass", d.max_files_per_pass))),
-            max_bytes_per_pass=int(_number(properties, p + "max-bytes-per-pass", target)),
+            min_input_files=max(2, int(number_property(properties, p + "min-input-files", d.min_input_files))),
+            delete_fraction=float(number_property(properties, p + "delete-fraction", d.delete_fraction, float)),
+            max_delete_files=int(number_property(properties, p + "max-delete-files", d.max_delete_files)),
+            max_manifests=int(number_property(properties, p + "max-manifests", d.max_manifests)),
+            max_files_per_pass=max(2, int(number_property(properties, p + "max-files-per-pass", d.max_files_per_pass))),
+            max_bytes_per_pass=int(number_property(properties, p + "max-bytes-per-pass", target)),
         )
 
     @property

@@ -23,6 +23,8 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 
+from ._compact import number_property
+
 __all__ = ("GRACE_PROPERTY", "OrphanResult", "grace_period_ms", "list_table_files", "referenced_files",
            "remove_orphans")
 
@@ -38,16 +40,7 @@ def grace_period_ms(metadata: TableMetadata) -> int:
     Raises:
         ValueError: a property that is not a non-negative integer.
     """
-    raw = metadata.properties.get(GRACE_PROPERTY)
-    if raw is None:
-        return DEFAULT_GRACE_MS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"table property {GRACE_PROPERTY!r} must be a non-negative integer, got {raw!r}")
-    return value
+    return int(number_property(metadata.properties, GRACE_PROPERTY, DEFAULT_GRACE_MS))
 
 
 def _normal(path: str) -> str:

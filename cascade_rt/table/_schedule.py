@@ -21,12 +21,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 
-from ._compact import CompactionResult, compact
+from ._compact import CompactionResult, compact, number_property
 from ._maintenance import expire_snapshots, retention_due
 from ._orphans import OrphanResult, remove_orphans
 
@@ -35,16 +36,11 @@ __all__ = ("Maintainer", "MaintenanceCounters", "compaction_due")
 logger = logging.getLogger("cascade_rt.table")
 
 P = "cascade.compaction."
+T = TypeVar("T")
 
 
 def _int(properties: Mapping[str, str], name: str, default: int) -> int:
-    raw = properties.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"table property {name!r} must be an integer, got {raw!r}") from None
+    return int(number_property(properties, name, default))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -138,29 +134,27 @@ class Maintainer:
         """A compaction pass now (counted); raises what the pass raised, after counting it."""
         self._since_compaction = 0
         self._compacted_at = time.monotonic()
-        try:
-            result = compact(table)
-        except Exception as exc:
-            self._count(compaction_failures=1)
-            logger.warning("table %s: compaction failed: %s", self.identifier, exc)
-            raise
+        result = self._run("compaction", compact, table)
         if result.snapshot_id is not None:
             self._count(compactions=1, data_files_compacted=result.data_files_rewritten,
                         delete_files_removed=result.delete_files_removed)
-        self._mark()
         return result
 
     def remove_orphans(self, table: Table) -> OrphanResult:
         """An orphan cleanup now (counted); raises what it raised, after counting it."""
         self._orphans_at = time.monotonic()
-        try:
-            result = remove_orphans(table)
-        except Exception as exc:
-            self._count(orphan_failures=1)
-            logger.warning("table %s: orphan cleanup failed: %s", self.identifier, exc)
-            raise
+        result = self._run("orphan", remove_orphans, table)
         self._count(orphans_deleted=result.files_deleted)
-        self._mark()
+        return result
+
+    def _run(self, kind: str, run: Callable[[Table], T], table: Table) -> T:
+        try:
+            result = run(table)
+        except Exception as exc:
+            self._count(**{f"{kind}_failures": 1})
+            logger.warning("table %s: %s pass failed: %s", self.identifier, kind, exc)
+            raise
+        self.counters = dataclasses.replace(self.counters, last_maintenance_ms=int(time.time() * 1000))
         return result
 
     def _expire(self, table: Table) -> None:
@@ -178,5 +172,3 @@ class Maintainer:
         c = self.counters
         self.counters = dataclasses.replace(c, **{k: getattr(c, k) + v for k, v in added.items()})
 
-    def _mark(self) -> None:
-        self.counters = dataclasses.replace(self.counters, last_maintenance_ms=int(time.time() * 1000))
