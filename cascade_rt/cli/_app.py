@@ -195,16 +195,10 @@ def peek(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Shows the first rows of a table."""
-    from ..table import open_catalog, resolve_home
+    from ._tables import load_table
 
-    catalog = open_catalog(resolve_home(home))
-    identifier = tuple(name.split(".", 1)) if "." in name else ("default", name)
-    try:
-        table = catalog.load_table(identifier)
-    except Exception as exc:  # NoSuchTableError, NoSuchNamespaceError
-        known = [".".join(t) for ns in catalog.list_namespaces() for t in catalog.list_tables(ns)]
-        console.print(f"[red]error:[/red] {exc}; tables: {', '.join(known) or 'none'}")
-        raise typer.Exit(1) from None
+    table = load_table(home, name)
+    identifier = table.name()
     scan = table.scan(limit=n)
     if branch != "main":
         scan = scan.use_ref(branch)
@@ -240,9 +234,10 @@ def print_arrow(data: Any, *, as_json: bool = False, title: str | None = None) -
 
 
 def _register_asset_commands() -> None:
-    from . import _assets
+    from . import _assets, _tables
 
     _assets.register(app)
+    _tables.register(app)
 
 
 _register_asset_commands()

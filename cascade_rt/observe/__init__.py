@@ -6,6 +6,7 @@ from ._health import ready_state as ready_state
 from ._metrics import ActorTreeCollector as ActorTreeCollector
 from ._metrics import IngestMetrics as IngestMetrics
 from ._metrics import PipelineMetrics as PipelineMetrics
+from ._metrics import TableMaintenanceCollector as TableMaintenanceCollector
 from ._metrics import register_actor_tree as register_actor_tree
 from ._metrics import walk_tree as walk_tree
 
@@ -13,6 +14,7 @@ __all__ = (
     "ActorTreeCollector",
     "IngestMetrics",
     "PipelineMetrics",
+    "TableMaintenanceCollector",
     "health_report",
     "readiness",
     "ready_state",

@@ -245,3 +245,40 @@ def register_actor_tree(registry: CollectorRegistry, tree: Callable[[], dict[str
             collector = _trees[registry] = ActorTreeCollector(tree)
             registry.register(collector)
         return collector
+
+
+_MAINTENANCE = (
+    ("snapshots_expired", "cascade_table_snapshots_expired", "Snapshots expired by the table's writer."),
+    ("expiry_failures", "cascade_table_expiry_failures", "Snapshot expiry passes that failed."),
+    ("compactions", "cascade_table_compactions", "Compaction passes that committed a replace snapshot."),
+    ("compaction_failures", "cascade_table_compaction_failures", "Compaction passes that failed."),
+    ("data_files_compacted", "cascade_table_data_files_compacted", "Data files rewritten by compaction."),
+    ("delete_files_removed", "cascade_table_delete_files_removed", "Delete files folded into rewritten data files."),
+    ("orphans_deleted", "cascade_table_orphan_files_deleted", "Orphan files deleted."),
+    ("orphan_failures", "cascade_table_orphan_failures", "Orphan cleanups that failed."),
+)
+
+
+class TableMaintenanceCollector(Collector):
+    """Per-table maintenance counters (``{identifier: MaintenanceCounters}``, kept by the writers)
+    as ``cascade_table_*`` counters with a ``table`` label, and the time of the last pass."""
+
+    def __init__(self, counters: Callable[[], dict[str, Any]]) -> None:
+        self._counters = counters
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        current = dict(self._counters())
+        for attribute, name, doc in _MAINTENANCE:
+            family = CounterMetricFamily(name, doc, labels=["table"])
+            for table, counters in current.items():
+                family.add_metric([table], float(getattr(counters, attribute)))
+            yield family
+        last = GaugeMetricFamily("cascade_table_last_maintenance_seconds",
+                                 "When the last compaction or orphan cleanup ended (Unix time; 0: never).",
+                                 labels=["table"])
+        for table, counters in current.items():
+            last.add_metric([table], counters.last_maintenance_ms / 1000)
+        yield last

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 import actors
 
 from .._registry import Registry, default_registry
-from ..observe import IngestMetrics
+from ..observe import IngestMetrics, TableMaintenanceCollector
 from ..pipeline import DeadLetterQueue, IngestApi, OlapTable, Stream
 from ..stream import DEFAULT_LOG_MAX_BYTES as DEFAULT_MAX_BYTES
 from ..stream import KafkaBackend, spawn_dead_letter_queue, spawn_stream
@@ -117,6 +117,8 @@ class Runtime:
         self.metrics_registry = CollectorRegistry()
         self.ingest_metrics = IngestMetrics.on(self.metrics_registry)
         self.metrics_registry.register(LogCollector(lambda: self.streams))
+        self.maintenance_counters: dict[str, Any] = {}
+        self.metrics_registry.register(TableMaintenanceCollector(lambda: self.maintenance_counters))
         self.home: Path = Path()
         self.catalog: Any = None
         self.system: actors.ActorSystem | None = None
@@ -243,6 +245,7 @@ class Runtime:
             # commit_interval or commit_rows): nothing waits for its commits but ``wait="table"``.
             min_interval=None if self._fed_from_log(table) else cfg.min_commit_interval,
             commit_process=self.commit_process,
+            maintenance_counters=self.maintenance_counters,
         )
         self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier)
 
@@ -415,6 +418,35 @@ class Runtime:
     def table(self, name: str, *, branch: str = "main") -> pa.Table:
         """Reads a table (``name`` or ``namespace.name``) as Arrow."""
         return read_table(_identifier(name), branch=branch, catalog=self.catalog)
+
+    async def compact(self, name: str) -> Any:
+        """Compacts a table now (see ``cascade_rt.table.compact``); returns its ``CompactionResult``.
+
+        A table this runtime writes is compacted by its writer, in its commit queue (after what is
+        buffered, never conflicting with its writes); any other table of the catalog directly.
+        """
+        sink = self._sink_of(name)
+        if sink is not None:
+            return await sink.maintain("compact")
+        from ..table import compact
+
+        identifier = _identifier(name)
+        return await anyio.to_thread.run_sync(lambda: compact(self.catalog.load_table(identifier)))
+
+    async def table_stats(self, name: str) -> Any:
+        """The ``TableStats`` of a table (files, small files, delete files, manifests, snapshots,
+        bytes, last maintenance), read from the catalog."""
+        from ..table import table_stats
+
+        identifier = _identifier(name)
+        return await anyio.to_thread.run_sync(lambda: table_stats(self.catalog.load_table(identifier)))
+
+    def _sink_of(self, name: str) -> TableSink | None:
+        wanted = ".".join(_identifier(name))
+        for sink in self.tables.values():
+            if sink.identifier == wanted or sink.name == name:
+                return sink
+        return None
 
     def tree(self) -> dict[str, Any]:
         """The supervision tree snapshot (plain JSON)."""

@@ -22,7 +22,7 @@ import pyarrow as pa
 import actors
 
 from ..ingest import Backpressure, Unavailable
-from ..table._writer import Flush, Positions, Write
+from ..table._writer import Flush, Maintain, Positions, Write
 
 log = logging.getLogger("cascade_rt.runtime")
 
@@ -63,6 +63,13 @@ class TableSink:
         promise: actors.Promise[Any] = actors.Promise()
         await self.writer.tell(Flush(promise))
         await promise.wait()
+
+    async def maintain(self, action: str = "compact") -> Any:
+        """Runs a maintenance pass (``compact`` or ``remove_orphans``) in the writer's commit
+        queue, after what is buffered; returns its result."""
+        promise: actors.Promise[Any] = actors.Promise()
+        await self.writer.tell(Maintain(action, promise))
+        return await promise.wait()
 
 
 class PipelineEndpoint:

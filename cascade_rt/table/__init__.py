@@ -8,10 +8,19 @@ from ._branches import read_branch as read_branch
 from ._catalog import ensure_namespace as ensure_namespace
 from ._catalog import open_catalog as open_catalog
 from ._catalog import resolve_home as resolve_home
+from ._compact import CompactionPlan as CompactionPlan
+from ._compact import CompactionResult as CompactionResult
+from ._compact import compact as compact
+from ._compact import plan_compaction as plan_compaction
 from ._create import ensure_table as ensure_table
 from ._create import evolve_schema as evolve_schema
 from ._group import coalesce as coalesce
+from ._orphans import OrphanResult as OrphanResult
+from ._orphans import remove_orphans as remove_orphans
 from ._query import query as query
+from ._schedule import MaintenanceCounters as MaintenanceCounters
+from ._stats import TableStats as TableStats
+from ._stats import table_stats as table_stats
 from ._upsert import CommitResult as CommitResult
 from ._upsert import commit_append as commit_append
 from ._upsert import commit_upsert as commit_upsert
@@ -19,6 +28,7 @@ from ._upsert import compact_deletes as compact_deletes
 from ._upsert import conform as conform
 from ._upsert import dedupe_last as dedupe_last
 from ._writer import Flush as Flush
+from ._writer import Maintain as Maintain
 from ._writer import Merge as Merge
 from ._writer import Stats as Stats
 from ._writer import TableWriter as TableWriter
@@ -27,15 +37,22 @@ from ._writer import WriterStatistics as WriterStatistics
 
 __all__ = (
     "CommitResult",
+    "CompactionPlan",
+    "CompactionResult",
     "Flush",
+    "Maintain",
+    "MaintenanceCounters",
     "Merge",
+    "OrphanResult",
     "Stats",
+    "TableStats",
     "TableWriter",
     "Write",
     "WriterStatistics",
     "coalesce",
     "commit_append",
     "commit_upsert",
+    "compact",
     "compact_deletes",
     "conform",
     "dedupe_last",
@@ -46,8 +63,11 @@ __all__ = (
     "evolve_schema",
     "list_branches",
     "open_catalog",
+    "plan_compaction",
     "publish_branch",
     "query",
     "read_branch",
+    "remove_orphans",
     "resolve_home",
+    "table_stats",
 )

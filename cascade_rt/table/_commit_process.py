@@ -26,7 +26,10 @@ from anyio.abc import Process
 from pyiceberg.catalog import Catalog
 
 from ._commit_worker import HEADER, encode_message
+from ._compact import CompactionResult
 from ._group import coalesce
+from ._orphans import OrphanResult
+from ._schedule import MaintenanceCounters
 from ._upsert import CommitResult
 
 WORKER = "from cascade_rt.table._commit_worker import main; main()"
@@ -75,8 +78,8 @@ class CommitProcess:
     ``select``, so :meth:`aclose` can close them under a call that waits forever.
 
     Attributes:
-        expired: Snapshots the process's retention passes expired, as of the last reply.
-        expiry_failures: Retention passes that failed there (logged by the process).
+        maintenance: What the process's maintenance did, as of the last reply (``expired`` and
+            ``expiry_failures`` are two of its counters).
     """
 
     def __init__(self, identifier: str, process: Process, requests: int, replies: int) -> None:
@@ -87,8 +90,7 @@ class CommitProcess:
         self._lock = threading.Lock()
         self._broken: str | None = None
         self._closed = False
-        self.expired = 0
-        self.expiry_failures = 0
+        self.maintenance = MaintenanceCounters()
 
     @classmethod
     async def start(cls, identifier: str, catalog: Callable[[], Catalog], *, key_fields: Sequence[str],
@@ -140,6 +142,24 @@ class CommitProcess:
         result: CommitResult = self.call("merge", data, list(keys), branch, properties or {})
         return result
 
+    @property
+    def expired(self) -> int:
+        return self.maintenance.snapshots_expired
+
+    @property
+    def expiry_failures(self) -> int:
+        return self.maintenance.expiry_failures
+
+    def compact(self) -> CompactionResult:
+        """A compaction pass there, now (see ``_compact``). Blocking."""
+        result: CompactionResult = self.call("compact")
+        return result
+
+    def remove_orphans(self) -> OrphanResult:
+        """An orphan cleanup there, now (see ``_orphans``). Blocking."""
+        result: OrphanResult = self.call("remove_orphans")
+        return result
+
     def call(self, operation: str, *args: Any) -> Any:
         """Sends one request and waits (blocking) for its reply."""
         with self._lock:
@@ -155,7 +175,7 @@ class CommitProcess:
                 if isinstance(exc, (EOFError, OSError, ValueError)):
                     raise CommitProcessError(self.identifier, f"{self._ended()} during {operation!r}") from exc
                 raise
-        self.expired, self.expiry_failures = counters
+        self.maintenance = counters
         if not ok:
             raise value
         return value

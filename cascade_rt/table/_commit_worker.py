@@ -31,7 +31,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from ._group import commit_buffered
-from ._maintenance import retain
+from ._schedule import Maintainer, MaintenanceCounters
 from ._upsert import CommitResult, commit_data
 
 logger = logging.getLogger("cascade_rt.table")
@@ -52,39 +52,37 @@ class _Worker:
         self.identifier = identifier
         self.keys = list(keys)
         self.deduplicate = deduplicate
-        self.since_expiry = 0
-        self.expired = 0
-        self.expiry_failures = 0
+        self.maintainer = Maintainer(identifier)
+        self.pending = 0
 
     def commit(self, batches: dict[str, list[pa.Table]], properties: dict[str, str] | None = None,
                ) -> dict[str, CommitResult]:
         results = commit_buffered(self.table, batches, self.keys, deduplicate=self.deduplicate,
                                   properties=properties)
-        self.since_expiry += len(results)
+        self.pending += len(results)
         return results
 
     def merge(self, data: pa.Table, keys: Sequence[str], branch: str, properties: dict[str, str] | None = None,
               ) -> CommitResult:
         result = commit_data(self.table, data, keys, branch=branch, properties=properties or {})
-        self.since_expiry += 1
+        self.pending += 1
         return result
 
-    def maintain(self) -> None:
-        """The retention pass, when due (see ``_maintenance.retain``). A failure is logged and
-        counted, never raised: the data is committed, and the next pass retries."""
-        try:
-            expired = retain(self.table, self.since_expiry)
-        except Exception as exc:
-            self.expiry_failures += 1
-            logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)
-            return
-        if expired is not None:
-            self.since_expiry = 0
-            self.expired += expired
+    def compact(self) -> Any:
+        return self.maintainer.compact(self.table)
 
-    def counters(self) -> tuple[int, int]:
-        """``(snapshots expired, failed retention passes)`` so far."""
-        return self.expired, self.expiry_failures
+    def remove_orphans(self) -> Any:
+        return self.maintainer.remove_orphans(self.table)
+
+    def maintain(self) -> None:
+        """The maintenance due after the commits made since the last call (see ``_schedule``);
+        never raises."""
+        commits, self.pending = self.pending, 0
+        self.maintainer.after_commits(self.table, commits)
+
+    def counters(self) -> MaintenanceCounters:
+        """What maintenance did so far."""
+        return self.maintainer.counters
 
 
 def read_message(stream: IO[bytes]) -> Any:
@@ -106,7 +104,7 @@ def encode_message(value: Any) -> bytes:
 
 
 def _reply_error(exc: BaseException, worker: _Worker | None) -> bytes:
-    counters = worker.counters() if worker is not None else (0, 0)
+    counters = worker.counters() if worker is not None else MaintenanceCounters()
     try:
         return encode_message((False, exc, counters))
     except Exception:  # an exception that does not pickle travels as its text
@@ -116,9 +114,10 @@ def _reply_error(exc: BaseException, worker: _Worker | None) -> bytes:
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """Answers requests until end of input (the first one opens the table).
 
-    A reply is ``(ok, value, (snapshots expired, failed retention passes))``. The retention pass
-    after a commit runs once its reply is sent, so it delays no acknowledgement, only a commit
-    that arrives meanwhile; its outcome shows in the counters of the next reply.
+    A reply is ``(ok, value, MaintenanceCounters)``. The maintenance after a commit (expiry,
+    compaction, orphan cleanup when due) runs once its reply is sent, so it delays no
+    acknowledgement, only a commit that arrives meanwhile; its outcome shows in the counters of
+    the next reply. ``compact`` and ``remove_orphans`` run a pass now and reply with its result.
     """
     worker: _Worker | None = None
     while True:
@@ -132,7 +131,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 value: Any = None
             elif worker is None:
                 raise RuntimeError(f"commit process: {operation!r} before 'open'")
-            elif operation in ("commit", "merge"):
+            elif operation in ("commit", "merge", "compact", "remove_orphans"):
                 value = getattr(worker, operation)(*args)
             else:
                 raise RuntimeError(f"commit process: no operation {operation!r}")

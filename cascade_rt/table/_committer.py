@@ -65,12 +65,14 @@ class Entry:
 @dataclass(frozen=True, slots=True)
 class Barrier:
     """Commit everything queued before it now; then merge ``merge`` (``(data, keys, branch)``),
+    run ``run`` (a maintenance pass: its exception fails ``done`` only, the committer goes on),
     or stop the committer with ``stop``. ``done(value, error)`` runs on the event loop with the
-    merge's result, or the last result of the commit just made (None if none was)."""
+    merge's (or ``run``'s) result, or the last result of the commit just made (None if none was)."""
 
-    done: Callable[[CommitResult | None, BaseException | None], None]
+    done: Callable[[Any, BaseException | None], None]
     merge: tuple[pa.Table, Sequence[str], str] | None = None
     stop: bool = False
+    run: Callable[[], Any] | None = None
 
 
 def _resolve(entries: list[Entry], results: dict[str, CommitResult]) -> None:
@@ -251,6 +253,14 @@ class Committer:
 
     def _barrier(self, barrier: Barrier, last: CommitResult | None) -> bool:
         """Runs a barrier that found nothing left to commit; False when the committer stops."""
+        if barrier.run is not None:
+            try:
+                value = barrier.run()
+            except Exception as exc:  # a maintenance pass: the table is as it was, commits go on
+                self._notify(functools.partial(barrier.done, None, exc))
+            else:
+                self._notify(functools.partial(barrier.done, value, None))
+            return True
         if barrier.merge is None:
             self._notify(functools.partial(barrier.done, last, None))
             return not barrier.stop

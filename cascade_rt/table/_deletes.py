@@ -185,11 +185,18 @@ class RowDelta(_OverwriteFiles):
     manifests that held them; each added file set gets its own manifest.
     """
 
-    def __init__(self, transaction: Transaction, *, branch: str, commit_uuid: uuid.UUID | None = None,
-                 snapshot_properties: dict[str, str] = EMPTY_DICT) -> None:
+    def __init__(
+        self,
+        transaction: Transaction,
+        *,
+        branch: str,
+        commit_uuid: uuid.UUID | None = None,
+        operation: Operation = Operation.OVERWRITE,
+        snapshot_properties: dict[str, str] = EMPTY_DICT,
+    ) -> None:
         self._view = _FrozenMetadata(transaction)
         super().__init__(
-            operation=Operation.OVERWRITE,
+            operation=operation,
             transaction=self._view,  # type: ignore[arg-type]
             io=transaction._table.io,
             commit_uuid=commit_uuid,
@@ -294,13 +301,20 @@ class RowDelta(_OverwriteFiles):
 
     def _summary(self, snapshot_properties: dict[str, str] = EMPTY_DICT) -> Summary:
         # pyiceberg's summary collector counts delete files by their content; feed it all files.
-        added, removed = self._added_data_files, self._deleted_data_files
+        # pyiceberg computes the totals of append, overwrite and delete snapshots only: a replace
+        # (compaction) is summed as an overwrite, then named for what it is.
+        added, removed, operation = self._added_data_files, self._deleted_data_files, self._operation
         self._added_data_files = [*added, *self._added_delete_files]
         self._deleted_data_files = removed | self._removed_delete_files
+        if operation == Operation.REPLACE:
+            self._operation = Operation.OVERWRITE
         try:
-            return super()._summary(snapshot_properties)
+            summary = super()._summary(snapshot_properties)
         finally:
-            self._added_data_files, self._deleted_data_files = added, removed
+            self._added_data_files, self._deleted_data_files, self._operation = added, removed, operation
+        if operation == Operation.REPLACE:
+            return Summary(operation=operation, **summary.additional_properties)
+        return summary
 
     def _refresh_for_retry(self) -> None:
         self._view.refresh()

@@ -12,9 +12,13 @@ own with ``commit_process=True`` (see ``_commit_worker``). Every ``Write`` carry
 completed at the commit that made it durable, with that commit's :class:`CommitResult`, or with
 its exception.
 
-After its commits the writer expires old snapshots by the table's retention (see
-``_maintenance``), so that a table committed to several times a second keeps a bounded history
-and a commit's cost does not grow with every commit before it.
+After its commits the writer maintains its table (see ``_schedule``): it expires old snapshots
+by the table's retention (``_maintenance``), so that a table committed to several times a second
+keeps a bounded history and a commit's cost does not grow with every commit before it; it
+compacts small data files and folds delete files into them when the table's triggers call for it
+(``_compact``); and it deletes orphan files now and then (``_orphans``). All of it runs in the
+commit queue, between commits, so it never conflicts with them; a ``Maintain`` message asks for a
+pass now.
 
 A failed commit fails every write it held and then crashes the actor, so its supervisor sees
 the failure and restarts it. The writes queued behind the failed commit go back to the head of
@@ -28,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
@@ -45,7 +49,7 @@ from ._commit_process import CommitProcess, check_catalog_source
 from ._committer import Barrier, Committer, Entry, barrier_waiter, reject
 from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
-from ._maintenance import expire_snapshots, retention_due
+from ._schedule import Maintainer, MaintenanceCounters
 from ._sources import Source, positions_in
 from ._upsert import CommitResult, commit_data, conform
 
@@ -102,6 +106,22 @@ class Merge:
 
 
 @dataclass(frozen=True, slots=True)
+class Maintain:
+    """Run a maintenance pass now, after pending writes, in the commit queue.
+
+    ``action`` is ``"compact"`` (``promise`` gets a ``CompactionResult``) or ``"remove_orphans"``
+    (an ``OrphanResult``). A failed pass fails the promise only; the writer goes on.
+    """
+
+    action: str = "compact"
+    promise: Promise[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ("compact", "remove_orphans"):
+            raise ValueError(f"Maintain(action=...) must be 'compact' or 'remove_orphans', got {self.action!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Ask message: the writer replies with its :class:`WriterStatistics`."""
 
@@ -120,6 +140,7 @@ class WriterStatistics:
         waiting_writes: Writes waiting for their commit.
         snapshots_expired: Snapshots expired by the writer's retention passes.
         expiry_failures: Retention passes that raised (logged; the data is unaffected).
+        maintenance: Every maintenance counter (compaction, orphan cleanup, expiry).
     """
 
     table: str
@@ -131,6 +152,7 @@ class WriterStatistics:
     waiting_writes: int
     snapshots_expired: int = 0
     expiry_failures: int = 0
+    maintenance: MaintenanceCounters = field(default_factory=MaintenanceCounters)
 
 
 class TableWriter(Actor):
@@ -155,6 +177,8 @@ class TableWriter(Actor):
             started with each incarnation, instead of in the committer thread: their CPU then
             leaves the event loop alone. ``catalog`` must be a picklable factory, and :meth:`commit_batches`
             is not called.
+        maintenance_counters: A dict the writer keeps its :class:`MaintenanceCounters` in, under
+            ``identifier``, after each maintenance pass (read by metrics from any thread).
 
     Raises:
         ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
@@ -175,6 +199,7 @@ class TableWriter(Actor):
         max_delay: float = 1.0,
         min_interval: float | None = None,
         commit_process: bool = False,
+        maintenance_counters: dict[str, MaintenanceCounters] | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -204,9 +229,9 @@ class TableWriter(Actor):
         self._barrier_done: Callable[[CommitResult | None, BaseException | None], None] | None = None
         self.table: Table | None = None
         self._target: tuple[int, pa.Schema] | None = None
-        self._since_expiry = 0
-        self._expired = 0
-        self._expiry_failures = 0
+        self._maintainer = Maintainer(identifier)
+        self._maintenance = MaintenanceCounters()
+        self._published = maintenance_counters
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters of this incarnation (also the reply to ``ask(Stats())``)."""
@@ -219,8 +244,9 @@ class TableWriter(Actor):
             last_commit_seconds=c.last_commit_seconds if c else 0.0,
             buffered_rows=c.waiting_rows if c else 0,
             waiting_writes=c.waiting_writes if c else 0,
-            snapshots_expired=self._expired,
-            expiry_failures=self._expiry_failures,
+            snapshots_expired=self._maintenance.snapshots_expired,
+            expiry_failures=self._maintenance.expiry_failures,
+            maintenance=self._maintenance,
         )
 
     def positions(self) -> dict[str, int]:
@@ -259,12 +285,15 @@ class TableWriter(Actor):
             keys = list(message.keys) if message.keys is not None else self.key_fields
             merge = (message.data, keys, message.branch)
             return await self._settle(message.promise, functools.partial(Barrier, merge=merge))
+        if isinstance(message, Maintain):
+            run = self._maintenance_pass(message.action)
+            return await self._settle(message.promise, functools.partial(Barrier, run=run))
         if isinstance(message, Stats):
             return self.statistics()
         if isinstance(message, Positions):
             return self.positions()
         raise TypeError(
-            f"TableWriter({self.identifier!r}) takes Write, Flush, Merge, Stats or Positions messages, "
+            f"TableWriter({self.identifier!r}) takes Write, Flush, Merge, Maintain, Stats or Positions messages, "
             f"got {type(message).__name__}"
         )
 
@@ -374,25 +403,29 @@ class TableWriter(Actor):
         return commit_data(self._require_table(), data, keys, branch=branch, properties=properties)
 
     def _maintain(self, commits: int) -> None:
-        """Expire snapshots when the retention calls for it (after the writes are acknowledged).
+        """The maintenance due after ``commits`` commits (after the writes are acknowledged; see
+        ``_schedule``). A failed pass is logged and counted, never raised."""
+        if self._process is None:  # else the process runs it after each commit (see _commit_worker)
+            self._maintainer.after_commits(self._require_table(), commits)
+        self._publish()
 
-        A failed pass is logged and counted, never raised: the data is committed, and the next
-        pass retries.
-        """
-        if self._process is not None:  # the process runs the pass after each commit (see _commit_worker)
-            self._expired, self._expiry_failures = self._process.expired, self._process.expiry_failures
-            return
-        self._since_expiry += commits
-        try:
-            table = self._require_table()
-            retention = retention_due(table.metadata, self._since_expiry)  # raises on a bad property
-            if retention is None:
-                return
-            self._since_expiry = 0
-            self._expired += expire_snapshots(table, retention)
-        except Exception as exc:
-            self._expiry_failures += 1
-            logger.warning("table %s: snapshot expiry failed: %s", self.identifier, exc)
+    def _publish(self) -> None:
+        self._maintenance = self._process.maintenance if self._process is not None else self._maintainer.counters
+        if self._published is not None:
+            self._published[self.identifier] = self._maintenance
+
+    def _maintenance_pass(self, action: str) -> Callable[[], Any]:
+        """The pass a ``Maintain`` message asks for (checked when it was made), to run in the committer thread."""
+
+        def run() -> Any:
+            try:
+                if self._process is not None:
+                    return getattr(self._process, action)()
+                return getattr(self._maintainer, action)(self._require_table())
+            finally:
+                self._publish()
+
+        return run
 
     def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
                        properties: dict[str, str] | None = None) -> dict[str, CommitResult]:

@@ -33,6 +33,7 @@ from cascade_rt.table import (
 from cascade_rt.table._commit_process import CommitProcess, CommitProcessError, check_catalog_source
 from cascade_rt.table._commit_worker import encode_message, read_message, serve
 from cascade_rt.table._maintenance import MAX_SNAPSHOTS_PROPERTY
+from cascade_rt.table._schedule import MaintenanceCounters
 from cascade_rt.testing import commit_processes
 
 Rows = Callable[..., pa.Table]
@@ -44,7 +45,7 @@ def _ids(catalog: Catalog, branch: str | None = None) -> list[int]:
     return sorted(data.column("id").to_pylist())
 
 
-def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any, tuple[int, int]]]:
+def _exchange(*requests: tuple[str, tuple[Any, ...]]) -> list[tuple[bool, Any, MaintenanceCounters]]:
     """Runs ``serve`` over in-memory pipes; returns its replies in order."""
     replies = io.BytesIO()
     serve(io.BytesIO(b"".join(encode_message(r) for r in requests)), replies)
@@ -67,7 +68,7 @@ def test_the_worker_opens_commits_and_merges_in_order(home: Path, schema: Schema
         ("commit", ({"main": [rows([1, 2]), rows([2, 3], tag="x")], "b1": [rows([9])]},)),
         ("merge", (rows([3, 4], tag="m"), ["id"], "main")),
     )
-    assert [(ok, counters) for ok, _, counters in answers] == [(True, (0, 0))] * 3
+    assert [(ok, counters) for ok, _, counters in answers] == [(True, MaintenanceCounters())] * 3
     committed = answers[1][1]
     assert set(committed) == {"main", "b1"}
     assert (committed["main"].rows_inserted, committed["main"].rows_written) == (3, 3)
@@ -89,7 +90,7 @@ def test_the_worker_expires_snapshots_after_replying_and_reports_it_next(
     answers = _exchange(("open", (factory, "default.t", [], False)), *commits)
     # A pass is due once the snapshots exceed the limit of 1 by the margin of 5: after the 7th
     # commit, whose reply went out first; the 8th reply reports it.
-    assert [counters for _, _, counters in answers] == [(0, 0)] * 8 + [(6, 0)]
+    assert [(c.snapshots_expired, c.expiry_failures) for _, _, c in answers] == [(0, 0)] * 8 + [(6, 0)]
     assert len(catalog.load_table("default.t").metadata.snapshots) == 2
     assert _ids(catalog) == list(range(8))
 
@@ -125,7 +126,7 @@ def test_a_failed_retention_pass_is_counted_and_the_commits_go_on(
     factory = functools.partial(open_catalog, home)
     answers = _exchange(("open", (factory, "default.t", [], False)),
                         ("commit", ({"main": [rows([1])]},)), ("commit", ({"main": [rows([2])]},)))
-    assert [(ok, counters) for ok, _, counters in answers] == [(True, (0, 0)), (True, (0, 0)), (True, (0, 1))]
+    assert [(ok, c.snapshots_expired, c.expiry_failures) for ok, _, c in answers] == [(True, 0, 0), (True, 0, 0), (True, 0, 1)]
     assert "cascade.history.max-snapshots' must be an integer, got 'many'" in caplog.text
     assert _ids(catalog) == [1, 2]
 
