@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -21,7 +21,11 @@ class ApiConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     path: str | None = None
 
 
-class Api:
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+class Api(Generic[P, R]):
     """A query API: ``Api[Params, Result]("bar", query_function=run, version="1")``.
 
     ``GET /api/bar`` (``/api/bar/1`` when versioned) validates the query string into ``Params``

@@ -74,7 +74,7 @@ class QueryClient:
     def execute(self, query: str, variables: dict[str, Any] | None = None, row_type: Any = None) -> list[Any]:
         """Runs ``query`` with its ``{placeholders}`` filled from ``variables``; returns rows as dicts
         (or as ``row_type`` instances, a pydantic model)."""
-        rows = self.execute_arrow(query, variables).to_pylist()
+        rows: list[Any] = self.execute_arrow(query, variables).to_pylist()
         if row_type is not None:
             return [row_type.model_validate(row) for row in rows]
         return rows

@@ -30,10 +30,10 @@ class ApiHandler:
         self.engine = engine
         self.client = MooseClient(engine)
 
-    def apis(self) -> list[Api]:
+    def apis(self) -> list[Api[Any, Any]]:
         return list(self.registry.all("api"))
 
-    def find(self, name: str, version: str | None) -> Api | None:
+    def find(self, name: str, version: str | None) -> Api[Any, Any] | None:
         """The API at ``name``/``version``; unversioned, the unversioned one, else the only version."""
         matches = [a for a in self.apis() if a.name == name]
         if version is not None:
@@ -69,14 +69,14 @@ class ApiHandler:
             return _error(400, f"query API {api.resource_name!r}: {exc}")
         return web.Response(body=self._encode(api, result), content_type=_JSON)
 
-    def _encode(self, api: Api, result: Any) -> bytes:
+    def _encode(self, api: Api[Any, Any], result: Any) -> bytes:
         from pydantic import TypeAdapter, ValidationError
 
         adapter = api.result
         if adapter is None:
             return orjson.dumps(result, default=_default)
         many = isinstance(result, list | tuple)
-        checker = TypeAdapter(list[api.result_type]) if many else adapter
+        checker = TypeAdapter(_list_of(api.result_type)) if many else adapter
         try:
             checked = checker.validate_python(result)
         except ValidationError as exc:
@@ -100,7 +100,7 @@ class ApiHandler:
                  **({"description": prop["description"]} if "description" in prop else {})}
                 for name, prop in schema.get("properties", {}).items()
             ]
-            result = TypeAdapter(list[api.result_type]).json_schema() if api.result_type is not None else {}
+            result = TypeAdapter(_list_of(api.result_type)).json_schema() if api.result_type is not None else {}
             paths[api.path] = {"get": {
                 "operationId": f"api_{api.resource_name.replace(':', '_')}",
                 "summary": f"query API {api.resource_name}",
@@ -121,6 +121,10 @@ class ResultMismatch(RuntimeError):
 
 def _is_sql_error(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("duckdb") or type(exc).__module__.startswith("_duckdb")
+
+
+def _list_of(item: Any) -> Any:
+    return list.__class_getitem__(item)
 
 
 def _default(value: Any) -> Any:

@@ -66,4 +66,4 @@ class ParamsModel:
             raise ParamsError(self.owner, errors) from None
 
     def json_schema(self) -> dict[str, Any]:
-        return self.model.model_json_schema()  # type: ignore[no-any-return]
+        return self.model.model_json_schema()  # type: ignore[no-any-return,unused-ignore]

@@ -86,7 +86,7 @@ class OlapTable(Declaration[T], Generic[T]):
         """Same as :attr:`cols`."""
         return self.cols
 
-    async def insert(self, records: Any, options: InsertOptions | None = None) -> InsertResult:
+    async def insert(self, records: Any, options: InsertOptions | None = None) -> InsertResult[Any]:
         """Validates ``records`` (dicts or schema instances) and writes them; returns once committed.
 
         ``options.strategy`` is Moose's: ``"fail-fast"`` (any invalid record rejects the whole call,
@@ -295,7 +295,7 @@ class DeadLetterQueue(Declaration[T], Generic[T]):
     def _typed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         from ._dead_letter import DeadLetterModel
 
-        model = DeadLetterModel[self.schema_class]
+        model: Any = DeadLetterModel.__class_getitem__(self.schema_class)
 
         def typed(letter: Any) -> Any:
             return fn(model.from_letter(letter, self.schema_class))

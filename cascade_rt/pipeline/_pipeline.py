@@ -117,19 +117,19 @@ class IngestPipeline(Declaration[T], Generic[T]):
 
     def get_table(self) -> OlapTable[T]:
         """The pipeline's table. Raises ``ValueError`` when it has none (``table=False``)."""
-        return self._part("table", self.table)
+        return cast("OlapTable[T]", self._part("table", self.table))
 
     def get_stream(self) -> Stream[T]:
         """The pipeline's stream. Raises ``ValueError`` when it has none (``stream=False``)."""
-        return self._part("stream", self.stream)
+        return cast("Stream[T]", self._part("stream", self.stream))
 
     def get_ingest_api(self) -> IngestApi[T]:
         """The pipeline's ingest API. Raises ``ValueError`` when it has none (``ingest_api=False``)."""
-        return self._part("ingest_api", self.ingest_api)
+        return cast("IngestApi[T]", self._part("ingest_api", self.ingest_api))
 
     def get_dead_letter_queue(self) -> DeadLetterQueue[T]:
         """The pipeline's dead-letter queue. Raises ``ValueError`` when it has none."""
-        return self._part("dead_letter_queue", self.dead_letter_queue)
+        return cast("DeadLetterQueue[T]", self._part("dead_letter_queue", self.dead_letter_queue))
 
     def _part(self, role: str, part: Any) -> Any:
         if part is None:
