@@ -15,7 +15,6 @@ from typing import Any
 import pyarrow as pa
 
 from ..table._query import referenced_tables
-
 from ..table._scan import scan_arrow
 
 _LISTING_SECONDS = 1.0
