@@ -94,7 +94,7 @@ class StructTypes:
         elif kind in ("float", "decimal"):
             typ = float
         elif literal_choices(node):
-            typ = Literal[node.constraints.choices]
+            typ = Literal[(*(node.constraints.choices or ()), *(name for name, _ in node.names))]
         else:
             typ = {"str": str, "int": int, "bool": bool, "bytes": bytes}[kind]
         meta = _meta(node.constraints, kind)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from enum import IntEnum, auto
+from enum import IntEnum, StrEnum, auto
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,6 +55,34 @@ def test_string_to_enum_mixin_takes_names_and_values() -> None:
     assert Foo(id="a", baz=1).baz is Baz.QUX  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Invalid enum name: 'NOPE'; names: QUX, QUUX"):
         Foo(id="a", baz="NOPE")  # type: ignore[arg-type]
+
+
+def test_an_int_enum_with_the_mixin_takes_member_names_in_json(registry: Registry) -> None:
+    schema = OlapTable[Foo]("foo", registry=registry).schema
+    assert schema.decode(b'{"id": "a", "baz": "QUUX"}', "JSON").column("baz").to_pylist() == [2]
+    assert schema.decode(b'[{"id": "a", "baz": "QUX"}, {"id": "b", "baz": 2}]').column("baz").to_pylist() == [1, 2]
+    with pytest.raises(ValidationError, match=r"\$\.baz"):
+        schema.decode(b'[{"id": "a", "baz": "NOPE"}]')
+
+
+class Color(StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Paint(BaseModel):
+    id: Key[str]
+    color: Color
+    tags: list[str] = []
+    inner: Foo | None = None
+
+
+def test_str_enums_lists_and_nested_models_compile(registry: Registry) -> None:
+    schema = OlapTable[Paint]("paint", registry=registry).schema
+    batch = schema.decode(b'[{"id": "p", "color": "red", "tags": ["a"], "inner": {"id": "f", "baz": "QUX"}}]')
+    assert schema.to_objects(batch) == [Paint(id="p", color=Color.RED, tags=["a"], inner=Foo(id="f", baz=Baz.QUX))]
+    with pytest.raises(ValidationError, match=r"\$\.color"):
+        schema.decode(b'[{"id": "p", "color": "green"}]')
 
 
 def test_annotated_columns_compile_and_integer_widths_are_checked(registry: Registry) -> None:
