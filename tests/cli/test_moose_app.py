@@ -5,23 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from test_serve import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "tests" / "moose_app"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _call(url: str, body: Any = None) -> tuple[int, Any]:
@@ -35,21 +29,6 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early:\n{proc.stdout.read() if proc.stdout else ''}")
-        try:
-            with urllib.request.urlopen(f"{base}/ready", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("serve did not become ready")
-
-
 def _query(sql: str, home: Path) -> list[dict[str, Any]]:
     out = subprocess.run([sys.executable, "-m", "cascade_rt.cli", "query", sql, "--json", "--home", str(home)],
                          capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
@@ -58,7 +37,7 @@ def _query(sql: str, home: Path) -> list[dict[str, Any]]:
 
 def test_moose_template_runs_under_serve(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     # Run from the project's root as `moose dev` would; the app is the template's app/main.py.
     proc = subprocess.Popen(
@@ -68,7 +47,7 @@ def test_moose_template_runs_under_serve(tmp_path: Path) -> None:
         env={**os.environ, "CASCADE_KAFKA_BOOTSTRAP": "", "PYTHONUNBUFFERED": "1"},
     )
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc)
         foos = [{"primary_key": "a", "timestamp": 1700000000.0, "baz": 1, "optional_text": "hello"},
                 {"primary_key": "b", "timestamp": 1700000100.0, "baz": 2},
                 {"primary_key": "c", "timestamp": 1728000000.0, "baz": 1}]  # the template's DLQ magic value
