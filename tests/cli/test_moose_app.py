@@ -95,3 +95,11 @@ def _utc_of(timestamp: float) -> str:
 
     naive = dt.datetime.fromtimestamp(timestamp)
     return naive.replace(tzinfo=dt.UTC).isoformat(sep=" ")
+
+
+def test_ls_lists_the_template_s_query_apis() -> None:
+    out = subprocess.run([sys.executable, "-m", "cascade_rt.cli", "ls", "app/main.py"], capture_output=True,
+                         text=True, timeout=120, check=True, cwd=PROJECT, env={**os.environ, "COLUMNS": "200"}).stdout
+    for expected in ("GET /api/bar (QueryParams → QueryResult)", "GET /api/bar/1", "BarArchive_1_0",
+                     "FooDeadLetterQueue"):
+        assert expected in out, out
