@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-KINDS = ("pipeline", "table", "stream", "ingest_api", "dead_letter_queue", "asset")
+KINDS = ("pipeline", "table", "stream", "ingest_api", "dead_letter_queue", "asset", "api")
 
 
 class Registry:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import cast
 
 import pytest
+
+from cascade_rt._registry import Registry
 
 _BACKENDS = [
     pytest.param(("asyncio", {}), id="asyncio"),
@@ -22,3 +26,17 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object
 @pytest.fixture
 def asyncio_only() -> None:
     """Marker fixture: documents that a test overrides ``anyio_backend`` to asyncio variants."""
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    """A fresh registry for the test's declarations."""
+    reg = Registry()
+    yield reg
+    reg.clear()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A runtime home in ``tmp_path``."""
+    return tmp_path / "home"

@@ -155,6 +155,8 @@ def column_builder(node: TypeNode, types: StructTypes) -> Builder:
     """A function turning a list of decoded values of ``node`` into an Arrow array."""
     bulk = _bulk_builder(node, types)
     one = _single_builder(node)
+    if node.names:
+        return _named_builder(dict(node.names), one or bulk, bulk)
     if one is None:
         return bulk
 
@@ -231,6 +233,16 @@ _PACK_OFFSETS = struct.Struct("<ii").pack
 _NULL_BITMAP = pa.py_buffer(b"\x00")
 _EMPTY_OFFSETS = pa.py_buffer(_PACK_OFFSETS(0, 0))
 _EMPTY = pa.py_buffer(b"")
+
+
+def _named_builder(values_of: dict[str, Any], one: Builder | Callable[[Any], pa.Array], bulk: Builder) -> Builder:
+    """A builder for an enum that takes member names: names become their values first."""
+
+    def build(values: list[Any]) -> pa.Array:
+        values = [values_of[v] if type(v) is str else v for v in values]
+        return one(values[0]) if len(values) == 1 and one is not bulk else bulk(values)
+
+    return build
 
 
 def _single_builder(node: TypeNode) -> Callable[[Any], pa.Array] | None:

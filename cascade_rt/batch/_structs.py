@@ -94,7 +94,7 @@ class StructTypes:
         elif kind in ("float", "decimal"):
             typ = float
         elif literal_choices(node):
-            typ = Literal[node.constraints.choices]
+            typ = Literal[(*(node.constraints.choices or ()), *(name for name, _ in node.names))]
         else:
             typ = {"str": str, "int": int, "bool": bool, "bytes": bytes}[kind]
         meta = _meta(node.constraints, kind)
@@ -123,11 +123,26 @@ def build_types(root: TypeNode, forbid: bool) -> tuple[StructTypes, StructTypes]
     return StructTypes(root, forbid, precise=False), StructTypes(root, forbid, precise=True)
 
 
+def _utc_naive(value: Any) -> Any:
+    """``value`` with every naive ``datetime`` inside it taken as UTC (made aware)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    if isinstance(value, dict):
+        return {k: _utc_naive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_utc_naive(v) for v in value]
+    return value
+
+
 def enc_hook(obj: Any) -> Any:
-    """Encode what msgspec does not know natively: pydantic models, objects with ``isoformat``."""
+    """Encode what msgspec does not know natively: pydantic models, objects with ``isoformat``.
+
+    A naive ``datetime`` in a pydantic model (``datetime.fromtimestamp(ts)`` in a transform, say)
+    is taken as UTC, as ClickHouse takes it in Moose; JSON bodies still need a zone.
+    """
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
-        return dump(by_alias=True)
+        return _utc_naive(dump(by_alias=True))
     iso = getattr(obj, "isoformat", None)
     if iso is not None:
         return iso()

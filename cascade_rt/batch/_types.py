@@ -72,6 +72,8 @@ class TypeNode:
         json_object: for ``json``, whether the value must be a JSON object (``dict[str, Any]``).
         py: the declared Python type (for messages and ``to_objects``).
         doc: a struct's description (its class docstring).
+        names: ``(name, value)`` pairs of an int enum that also takes its members' names (Moose's
+            ``StringToEnumMixin``): a name in the input is stored as its value.
     """
 
     kind: str
@@ -83,6 +85,7 @@ class TypeNode:
     json_object: bool = False
     py: Any = None
     doc: str | None = None
+    names: tuple[tuple[str, Any], ...] = ()
 
     def walk(self) -> Iterator[TypeNode]:
         """Yield this node and every node nested in it."""

@@ -150,7 +150,7 @@ async def _serve(host: str, port: int, home: Path | None, role: str, reuse_port:
 
 @app.command("ls")
 def list_definitions(app_ref: AppArg) -> None:
-    """Lists the pipelines, tables, streams, ingest APIs, dead-letter queues and assets of APP."""
+    """Lists the pipelines, tables, streams, ingest APIs, dead-letter queues, query APIs and assets of APP."""
     from .._registry import default_registry
 
     load(app_ref)
@@ -183,6 +183,10 @@ def describe(kind: str, decl: Any) -> str:
         return f"POST {decl.path} ({decl.format or 'JSON or JSON_ARRAY'}) → {name}"
     if kind == "asset":
         return str(getattr(decl, "describe", lambda: "")())
+    if kind == "api":
+        params = getattr(decl.params_type, "__name__", "?")
+        result = getattr(decl.result_type, "__name__", "?")
+        return f"GET {decl.path} ({params} → {result})"
     return ""
 
 

@@ -7,6 +7,8 @@ Routes:
     ``GET /metrics`` — Prometheus text of ``state.registry`` (ingest counters, per-actor figures).
     ``GET /openapi.json`` — OpenAPI 3.1 of the ingest endpoints.
     ``GET /admin/actors`` — ``state.tree()`` as JSON (bearer token required when configured).
+    ``GET /api/{name}``, ``/api/{name}/{version}`` — query APIs, when ``state.query_apis`` is set
+    (``cascade_rt.api.ApiHandler``: ``routes()`` and ``openapi_paths()``).
 
 Every error is JSON ``{"error": ...}``; an unexpected exception is logged with its traceback
 under an id and answered 500 ``{"error": "internal error", "id": ...}``, never with the
@@ -75,6 +77,7 @@ def build_app(
         token = os.environ.get(TOKEN_ENV) or None
     ingest = IngestHandler(state, max_body=max_body, token=token, wait_budget=wait_budget, coalesce=group_single)
     register_actor_tree(state.registry, state.tree)
+    query_apis = getattr(state, "query_apis", None)
 
     async def health(request: web.Request) -> web.Response:
         return _json(health_report(state))
@@ -90,7 +93,10 @@ def build_app(
 
     async def openapi(request: web.Request) -> web.Response:
         ingest.refresh()
-        return _json(build_openapi((r.endpoint for r in ingest._routes.values()), secured=ingest.token is not None))
+        document = build_openapi((r.endpoint for r in ingest._routes.values()), secured=ingest.token is not None)
+        if query_apis is not None:
+            document["paths"].update(query_apis.openapi_paths())
+        return _json(document)
 
     async def actors(request: web.Request) -> web.Response:
         if not ingest.authorized(request):
@@ -111,6 +117,9 @@ def build_app(
     for path, handler in (("/health", health), ("/ready", ready), ("/metrics", metrics),
                           ("/openapi.json", openapi), ("/admin/actors", actors)):
         app.router.add_get(path, json_errors(handler))
+    if query_apis is not None:
+        for path, handler in query_apis.routes():
+            app.router.add_get(path, json_errors(handler))
     add_unmatched_route(app)
     return app
 

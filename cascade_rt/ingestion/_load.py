@@ -13,7 +13,9 @@ def load_app(app: str) -> ModuleType:
     """Import ``app`` and return the module; importing twice returns the module already loaded.
 
     A path ending in ``.py`` is imported as a module named after the file, with its directory put
-    first on ``sys.path`` (so the app can import its siblings); anything else is a module name.
+    first on ``sys.path`` (so the app can import its siblings); a file inside a package (a Moose
+    project's ``app/main.py``) is imported by its dotted name (``app.main``), with the directory
+    above the package on ``sys.path``. Anything else is a module name.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -26,6 +28,14 @@ def load_app(app: str) -> ModuleType:
         for module in list(sys.modules.values()):
             if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:  # type: ignore[arg-type]
                 return module
+        if (path.parent / "__init__.py").is_file():
+            root, parts = path.parent, [path.stem]
+            while (root / "__init__.py").is_file():
+                parts.insert(0, root.name)
+                root = root.parent
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module(".".join(parts))
         directory = str(path.parent)
         if directory not in sys.path:
             sys.path.insert(0, directory)

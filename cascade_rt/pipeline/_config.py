@@ -7,9 +7,13 @@ declaration, naming the definition and the key.
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Any, Literal, TypeVar
 
 import msgspec
+
+from ._engines import engine_deduplicates
 
 IngestFormat = Literal["JSON", "JSON_ARRAY"]
 
@@ -27,13 +31,39 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     order_by_fields: list[str] = []
     deduplicate: bool = False
-    partition_by: list[tuple[str, str]] = []
+    partition_by: Any = []
     namespace: str = "default"
     commit_rows: int = 100_000
     commit_interval: float = 1.0
     min_commit_interval: float | None = 0.05
     version: str | None = None
     metadata: dict[str, Any] | None = None
+    engine: Any = None
+    life_cycle: Any = None
+    ttl: str | None = None
+    order_by_expression: str | None = None
+    sample_by_expression: str | None = None
+    primary_key_expression: str | None = None
+    settings: dict[str, str] | None = None
+    cluster: str | None = None
+    database: str | None = None
+    indexes: list[Any] = []
+    projections: list[Any] = []
+
+    def __post_init__(self) -> None:
+        # Moose's engine decides append or upsert; `deduplicate` is the seed's spelling of the same.
+        if self.engine is not None and engine_deduplicates(self.engine, owner="OlapConfig"):
+            self.deduplicate = True
+        if isinstance(self.partition_by, str):
+            self.partition_by = [partition_from_expression(self.partition_by)]
+        elif self.partition_by is None:
+            self.partition_by = []
+        if self.order_by_expression is not None:
+            self.order_by_fields = order_by_from_expression(self.order_by_expression)
+            self.order_by_expression = None
+        for name, instead in _UNSUPPORTED_OLAP.items():
+            if getattr(self, name):
+                raise ValueError(f"OlapConfig: `{name}` is ClickHouse-only and not supported on Iceberg tables; {instead}")
 
 
 class StreamConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,6 +74,16 @@ class StreamConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     destination: Any = None
     version: str | None = None
     metadata: dict[str, Any] | None = None
+    life_cycle: Any = None
+    default_dead_letter_queue: Any = None
+    schema_config: Any = None
+
+    def __post_init__(self) -> None:
+        if self.schema_config is not None:
+            raise ValueError(
+                "StreamConfig: `schema_config` (a Kafka schema registry) is not supported; streams carry "
+                "JSON checked against the stream's schema"
+            )
 
 
 class IngestConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -54,6 +94,15 @@ class IngestConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     version: str | None = None
     metadata: dict[str, Any] | None = None
     dead_letter_queue: Any = None
+    path: str | None = None
+    life_cycle: Any = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            raise ValueError(
+                f"IngestConfig: a custom `path` ({self.path!r}) is not supported; ingest APIs answer on "
+                "/ingest/{name} (and /ingest/{name}/{version})"
+            )
 
 
 class DeadLetterQueueConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -62,23 +111,108 @@ class DeadLetterQueueConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=
     retention_period: int = DEFAULT_RETENTION_SECONDS
     version: str | None = None
     metadata: dict[str, Any] | None = None
+    # Moose configures a dead-letter queue with a StreamConfig: its keys are accepted too.
+    parallelism: int = 1
+    destination: Any = None
+    life_cycle: Any = None
+    default_dead_letter_queue: Any = None
+    schema_config: Any = None
 
 
 class IngestPipelineConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Which parts a pipeline creates; each is ``True`` (defaults), ``False`` or its config."""
+    """Which parts a pipeline creates; each is ``True`` (defaults), ``False`` or its config.
+
+    ``ingest`` is Moose's legacy name of ``ingest_api`` (deprecated there too): given, it becomes
+    ``ingest_api`` with a ``DeprecationWarning``. ``life_cycle`` is passed on to the table and stream.
+    """
 
     table: bool | OlapConfig = True
     stream: bool | StreamConfig = True
     ingest_api: bool | IngestConfig = True
-    dead_letter_queue: bool | DeadLetterQueueConfig = True
+    dead_letter_queue: Any = True  # True, False, a DeadLetterQueueConfig or (as in Moose) a StreamConfig
     version: str | None = None
     metadata: dict[str, Any] | None = None
+    life_cycle: Any = None
+    path: str | None = None
+    ingest: Any = None
+
+    def __post_init__(self) -> None:
+        if self.ingest is not None:
+            warnings.warn(
+                "IngestPipelineConfig: `ingest` is deprecated (as in Moose); use `ingest_api`",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            self.ingest_api, self.ingest = self.ingest, None
+        if self.path is not None:
+            raise ValueError(
+                f"IngestPipelineConfig: a custom `path` ({self.path!r}) is not supported; the ingest API "
+                "answers on /ingest/{name} (and /ingest/{name}/{version})"
+            )
+
+
+_UNSUPPORTED_OLAP = {
+    "ttl": "expire old rows with a scheduled asset or a query instead",
+    "sample_by_expression": "sample in the query (DuckDB's USING SAMPLE)",
+    "primary_key_expression": "mark key fields with Key[...]",
+    "settings": "table properties are set by cascade-rt",
+    "cluster": "scale out with streams on Kafka and several `cascade-rt serve` processes",
+    "database": "use `namespace`",
+    "indexes": "Iceberg prunes files by column metrics",
+    "projections": "query the table with DuckDB",
+}
+
+_PARTITION_FUNCTIONS = {
+    "toyyyymm": "month", "tostartofmonth": "month", "toyyyymmdd": "day", "todate": "day",
+    "tostartofday": "day", "toyear": "year", "toyyyy": "year", "tostartofyear": "year",
+    "tostartofhour": "hour", "tohour": "hour",
+}
+
+
+def partition_from_expression(expression: str) -> tuple[str, str]:
+    """Moose's ``partition_by`` expression as an Iceberg ``(field, transform)`` pair.
+
+    ``"toYYYYMM(ts)"`` → ``("ts", "month")``, ``"toDate(ts)"``/``"toYYYYMMDD(ts)"`` → day,
+    ``"toYear(ts)"`` → year, ``"toStartOfHour(ts)"`` → hour, a bare column → identity.
+
+    Raises:
+        ValueError: any other expression, naming it.
+    """
+    text = expression.strip()
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        return (text, "identity")
+    match = re.fullmatch(r"([A-Za-z]+)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)", text)
+    if match and match.group(1).lower() in _PARTITION_FUNCTIONS:
+        return (match.group(2), _PARTITION_FUNCTIONS[match.group(1).lower()])
+    raise ValueError(
+        f"OlapConfig: partition_by {expression!r} has no Iceberg equivalent; use a column name, "
+        "toYYYYMM(col), toDate(col), toYear(col), toStartOfHour(col), or [(field, transform)] pairs"
+    )
+
+
+def order_by_from_expression(expression: str) -> list[str]:
+    """Moose's ``order_by_expression`` (``"(a, b)"`` or ``"a, b"``) as field names.
+
+    Raises:
+        ValueError: anything but a list of column names (``tuple()`` means no sort order).
+    """
+    text = expression.strip()
+    if text in ("tuple()", "()", ""):
+        return []
+    inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
+    names = [part.strip() for part in inner.split(",")]
+    if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names):
+        raise ValueError(
+            f"OlapConfig: order_by_expression {expression!r} must list column names; use order_by_fields"
+        )
+    return names
 
 
 C = TypeVar("C", bound=msgspec.Struct)
 
 # Moose's Python API spells some keys in camelCase in places; accept those spellings too.
-_ALIASES = {"ingestApi": "ingest_api", "deadLetterQueue": "dead_letter_queue", "orderByFields": "order_by_fields"}
+_ALIASES = {"ingestApi": "ingest_api", "deadLetterQueue": "dead_letter_queue", "orderByFields": "order_by_fields",
+            "lifeCycle": "life_cycle", "partitionBy": "partition_by"}
 
 
 def coerce_config(config: Any, cls: type[C], *, owner: str) -> C:
@@ -92,6 +226,9 @@ def coerce_config(config: Any, cls: type[C], *, owner: str) -> C:
         return cls()
     if isinstance(config, cls):
         return config
+    if isinstance(config, msgspec.Struct) and type(config).__name__ in _CROSS and cls.__name__ in _CROSS:
+        # A StreamConfig where a dead-letter queue is configured (Moose types DLQs as streams).
+        config = {k: getattr(config, k) for k in config.__struct_fields__ if k in cls.__struct_fields__}
     if not isinstance(config, dict):
         raise TypeError(
             f"{owner}: config must be a dict or {cls.__name__}, got {type(config).__name__}"
@@ -102,6 +239,11 @@ def coerce_config(config: Any, cls: type[C], *, owner: str) -> C:
         return msgspec.convert(data, cls, strict=True, from_attributes=True)
     except msgspec.ValidationError as exc:
         raise ValueError(f"{owner}: invalid config: {_describe(exc, cls)}") from None
+    except ValueError as exc:  # a __post_init__ refusing a value: put the owner in front
+        raise ValueError(f"{owner}: {str(exc).split(': ', 1)[-1]}") from None
+
+
+_CROSS = {"StreamConfig", "DeadLetterQueueConfig"}
 
 
 def _describe(exc: msgspec.ValidationError, cls: type[msgspec.Struct]) -> str:

@@ -9,9 +9,20 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
+import msgspec
+
 from .._registry import Registry
 from ._config import DeadLetterQueueConfig, IngestConfig, OlapConfig, StreamConfig
 from ._declare import Declaration
+from ._moose import (
+    Columns,
+    ConsumerConfig,
+    InsertOptions,
+    InsertResult,
+    RoutedMessage,
+    TransformConfig,
+    insert_records,
+)
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -65,6 +76,35 @@ class OlapTable(Declaration[T], Generic[T]):
                 f"{self.schema.name} as Key[str] or Key[int]"
             )
 
+    @property
+    def cols(self) -> Columns:
+        """The table's columns, for query placeholders: ``table.cols.amount`` or ``table.cols["amount"]``."""
+        return Columns(self.name, [f.name for f in self.schema.fields])
+
+    @property
+    def columns(self) -> Columns:
+        """Same as :attr:`cols`."""
+        return self.cols
+
+    async def insert(self, records: Any, options: InsertOptions | None = None) -> InsertResult[Any]:
+        """Validates ``records`` (dicts or schema instances) and writes them; returns once committed.
+
+        ``options.strategy`` is Moose's: ``"fail-fast"`` (any invalid record rejects the whole call,
+        raising ``ValidationError``), ``"discard"`` (invalid records are dropped) or ``"isolate"``
+        (as discard, and the result lists them in ``failed_records``). ``allow_errors`` /
+        ``allow_errors_ratio`` bound how many may be invalid before the call fails. Unlike Moose's,
+        it is a coroutine: ``await table.insert(rows)``; the table must be running.
+
+        Raises:
+            RuntimeError: no runtime runs this table.
+            ValidationError: fail-fast with an invalid record, or past the error bounds.
+        """
+        sink = getattr(self, "_live", None)
+        if sink is None:
+            raise RuntimeError(f"OlapTable {self.name!r}: insert() needs a running runtime "
+                               "(`async with cascade_rt.Runtime():` or `cascade-rt serve`)")
+        return await insert_records(self.schema, sink, records, options or InsertOptions(), owner=f"OlapTable {self.name!r}")
+
     def to_arrow(self, *, branch: str = "main", home: Any = None) -> Any:
         """Reads the whole table (on ``branch``) as a ``pyarrow.Table`` from the runtime's catalog."""
         from ..runtime import read_table
@@ -73,12 +113,14 @@ class OlapTable(Declaration[T], Generic[T]):
 
 
 class _Transform:
-    __slots__ = ("destination", "function", "name")
+    __slots__ = ("config", "destination", "function", "name")
 
-    def __init__(self, destination: Stream[Any] | None, function: Callable[..., Any], name: str) -> None:
+    def __init__(self, destination: Stream[Any] | None, function: Callable[..., Any], name: str,
+                 config: Any = None) -> None:
         self.destination = destination
         self.function = function
         self.name = name
+        self.config = config
 
 
 def _check_callable(owner: str, what: str, fn: Any) -> None:
@@ -113,6 +155,7 @@ class Stream(Declaration[T], Generic[T]):
             )
         self.transforms: list[_Transform] = []
         self.consumers: list[_Transform] = []
+        self.multi_transform: _Transform | None = None
         self._register()
 
     @property
@@ -125,23 +168,77 @@ class Stream(Declaration[T], Generic[T]):
         """The destination table (an ``OlapTable`` or its name), if any."""
         return self.config.destination
 
-    def add_transform(self, destination: Stream[U], transformation: Callable[[T], Any]) -> None:
+    def add_transform(self, destination: Stream[U], transformation: Callable[[T], Any],
+                      config: TransformConfig | None = None) -> None:
         """Sends each record through ``transformation`` into ``destination``.
 
         ``transformation`` gets one record (an instance of the schema class) and returns a record, a
-        list of records or ``None`` (drop); it may be sync or async. A record it raises on goes to the
-        dead-letter queue with the error; the stream goes on.
+        list of records or ``None`` (drop); it may be sync or async. A record it raises on goes to
+        ``config.dead_letter_queue`` (else the stream's ``default_dead_letter_queue``, else its
+        pipeline's) with the error; the stream goes on. As in Moose, a second transform to the
+        same destination with the same ``config.version`` is ignored.
         """
         if not isinstance(destination, Stream):
             raise TypeError(f"Stream {self.name!r}: add_transform needs a destination Stream, "
                             f"got {type(destination).__name__}")
         _check_callable(f"Stream {self.name!r}", "transformation", transformation)
-        self.transforms.append(_Transform(destination, transformation, _fn_name(transformation)))
+        config = self._with_default_dlq(TransformConfig.coerce(config, owner=f"Stream {self.name!r}"))
+        if any(t.destination is destination and t.config.version == config.version for t in self.transforms):
+            return
+        self.transforms.append(_Transform(destination, transformation, _fn_name(transformation), config))
 
-    def add_consumer(self, consumer: Callable[[T], Any]) -> None:
-        """Calls ``consumer`` (sync or async) with each record; failures go to the dead-letter queue."""
+    def add_consumer(self, consumer: Callable[[T], Any], config: ConsumerConfig | None = None) -> None:
+        """Calls ``consumer`` (sync or async) with each record; failures go to the dead-letter queue.
+
+        As in Moose, a second consumer with the same ``config.version`` is ignored.
+        """
         _check_callable(f"Stream {self.name!r}", "consumer", consumer)
-        self.consumers.append(_Transform(None, consumer, _fn_name(consumer)))
+        config = self._with_default_dlq(ConsumerConfig.coerce(config, owner=f"Stream {self.name!r}"))
+        if any(c.config.version == config.version for c in self.consumers):
+            return
+        self.consumers.append(_Transform(None, consumer, _fn_name(consumer), config))
+
+    def set_multi_transform(self, transformation: Callable[[T], Any]) -> None:
+        """Routes each record to several streams: ``transformation`` returns a list of
+        ``stream.routed(values)``; each ``values`` (a record, a list or ``None``) goes to its stream.
+
+        One per stream (a second call replaces the first, as in Moose); a record it raises on goes
+        to the dead-letter queue.
+        """
+        _check_callable(f"Stream {self.name!r}", "multi-transform", transformation)
+        self.multi_transform = _Transform(None, transformation, _fn_name(transformation),
+                                          self._with_default_dlq(TransformConfig()))
+
+    def routed(self, values: Any) -> RoutedMessage:
+        """``values`` addressed to this stream, for a multi-transform's result."""
+        return RoutedMessage(self, values)
+
+    def has_consumers(self) -> bool:
+        return bool(self.consumers)
+
+    async def send(self, values: Any) -> None:
+        """Publishes ``values`` (a record, a list of records or ``None``) to the running stream.
+
+        Unlike Moose's, it is a coroutine (``await stream.send(records)``): it returns once the
+        records are published (in memory: delivered to the table, transforms and consumers).
+
+        Raises:
+            RuntimeError: no runtime runs this stream.
+            ValidationError: a record does not fit the schema (nothing is published).
+        """
+        live = getattr(self, "_live", None)
+        if live is None:
+            raise RuntimeError(f"Stream {self.name!r}: send() needs a running runtime "
+                               "(`async with cascade_rt.Runtime():` or `cascade-rt serve`)")
+        records = [] if values is None else list(values) if isinstance(values, list | tuple) else [values]
+        if records:
+            await live.publish_records(records)
+
+    def _with_default_dlq(self, config: Any) -> Any:
+        default = self.config.default_dead_letter_queue
+        if config.dead_letter_queue is None and default is not None:
+            config = msgspec.structs.replace(config, dead_letter_queue=default)
+        return config
 
 
 def _fn_name(fn: Callable[..., Any]) -> str:
@@ -186,8 +283,49 @@ class DeadLetterQueue(Declaration[T], Generic[T]):
     def __init__(self, name: str, config: DeadLetterQueueConfig | dict[str, Any] | None = None, *,
                  registry: Registry | None = None) -> None:
         self._declare(name, registry, config, DeadLetterQueueConfig)
+        self.transforms: list[_Transform] = []
+        self.consumers: list[_Transform] = []
+        self.multi_transform: _Transform | None = None
         self._register()
 
     @property
     def queue_name(self) -> str:
         return self.resource_name
+
+    def _typed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        from ._dead_letter import DeadLetterModel
+
+        model: Any = DeadLetterModel.__class_getitem__(self.schema_class)
+
+        def typed(letter: Any) -> Any:
+            return fn(model.from_letter(letter, self.schema_class))
+
+        typed.__qualname__ = _fn_name(fn)
+        return typed
+
+    def add_consumer(self, consumer: Callable[[Any], Any], config: ConsumerConfig | None = None) -> None:
+        """Calls ``consumer`` with each dead letter as a ``DeadLetterModel[T]`` (``.as_typed()``
+        gives the original record as ``T``). A consumer that raises is counted, never re-queued."""
+        _check_callable(f"DeadLetterQueue {self.name!r}", "consumer", consumer)
+        config = ConsumerConfig.coerce(config, owner=f"DeadLetterQueue {self.name!r}")
+        if any(c.config.version == config.version for c in self.consumers):
+            return
+        self.consumers.append(_Transform(None, self._typed(consumer), _fn_name(consumer), config))
+
+    def add_transform(self, destination: Stream[U], transformation: Callable[[Any], Any],
+                      config: TransformConfig | None = None) -> None:
+        """Sends each dead letter (a ``DeadLetterModel[T]``) through ``transformation`` into
+        ``destination`` (to retry fixed records, say)."""
+        if not isinstance(destination, Stream):
+            raise TypeError(f"DeadLetterQueue {self.name!r}: add_transform needs a destination Stream, "
+                            f"got {type(destination).__name__}")
+        _check_callable(f"DeadLetterQueue {self.name!r}", "transformation", transformation)
+        config = TransformConfig.coerce(config, owner=f"DeadLetterQueue {self.name!r}")
+        if any(t.destination is destination and t.config.version == config.version for t in self.transforms):
+            return
+        self.transforms.append(_Transform(destination, self._typed(transformation), _fn_name(transformation), config))
+
+    def set_multi_transform(self, transformation: Callable[[Any], Any]) -> None:
+        """As ``Stream.set_multi_transform``, with each dead letter as a ``DeadLetterModel[T]``."""
+        _check_callable(f"DeadLetterQueue {self.name!r}", "multi-transform", transformation)
+        self.multi_transform = _Transform(None, self._typed(transformation), _fn_name(transformation), TransformConfig())

@@ -65,6 +65,8 @@ class IngestPipeline(Declaration[T], Generic[T]):
 
         def inherit(part_cfg: Any, **extra: Any) -> Any:
             changes = {"version": part_cfg.version or version, **extra}
+            if cfg.life_cycle is not None and getattr(part_cfg, "life_cycle", None) is None:
+                changes["life_cycle"] = cfg.life_cycle
             if cfg.metadata is not None and part_cfg.metadata is None:
                 changes["metadata"] = cfg.metadata
             return msgspec.structs.replace(part_cfg, **changes)
@@ -78,8 +80,10 @@ class IngestPipeline(Declaration[T], Generic[T]):
             )
             self.table = _bind(OlapTable, schema)(name, inherit(table_cfg), registry=reg) if table_cfg is not None else None
             self.stream = (
-                _bind(Stream, schema)(name, inherit(stream_cfg, destination=stream_cfg.destination or self.table),
-                               registry=reg)
+                _bind(Stream, schema)(name, inherit(
+                    stream_cfg, destination=stream_cfg.destination or self.table,
+                    default_dead_letter_queue=stream_cfg.default_dead_letter_queue or self.dead_letter_queue,
+                ), registry=reg)
                 if stream_cfg is not None else None
             )
             if api_cfg is not None:
@@ -110,6 +114,27 @@ class IngestPipeline(Declaration[T], Generic[T]):
     @property
     def metadata(self) -> dict[str, Any] | None:
         return cast("dict[str, Any] | None", self.config.metadata)
+
+    def get_table(self) -> OlapTable[T]:
+        """The pipeline's table. Raises ``ValueError`` when it has none (``table=False``)."""
+        return cast("OlapTable[T]", self._part("table", self.table))
+
+    def get_stream(self) -> Stream[T]:
+        """The pipeline's stream. Raises ``ValueError`` when it has none (``stream=False``)."""
+        return cast("Stream[T]", self._part("stream", self.stream))
+
+    def get_ingest_api(self) -> IngestApi[T]:
+        """The pipeline's ingest API. Raises ``ValueError`` when it has none (``ingest_api=False``)."""
+        return cast("IngestApi[T]", self._part("ingest_api", self.ingest_api))
+
+    def get_dead_letter_queue(self) -> DeadLetterQueue[T]:
+        """The pipeline's dead-letter queue. Raises ``ValueError`` when it has none."""
+        return cast("DeadLetterQueue[T]", self._part("dead_letter_queue", self.dead_letter_queue))
+
+    def _part(self, role: str, part: Any) -> Any:
+        if part is None:
+            raise ValueError(f"IngestPipeline {self.name!r} has no {role}; declare it with {role}=True")
+        return part
 
     def _forget_parts(self) -> None:
         for part in (self.dead_letter_queue, self.table, self.stream, self.ingest_api):

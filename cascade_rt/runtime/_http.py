@@ -19,6 +19,7 @@ class RuntimeState:
     def __init__(self, runtime: Any) -> None:
         self._runtime = runtime
         self.registry = runtime.metrics_registry
+        self.query_apis = runtime.query_apis()
 
     @property
     def shutting_down(self) -> bool:

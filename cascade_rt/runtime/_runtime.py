@@ -41,6 +41,7 @@ from ..table import open_catalog, query, resolve_home
 from ..table._writer import TableWriter
 from ._lag import LogCollector, log_health
 from ._sinks import PipelineEndpoint, TableSink
+from ._wiring import wire_functions
 
 log = logging.getLogger("cascade_rt.runtime")
 
@@ -131,6 +132,7 @@ class Runtime:
         self._ready = False
         self._stack: AsyncExitStack | None = None
         self._server: Any = None
+        self._query_apis: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -159,6 +161,9 @@ class Runtime:
     async def __aexit__(self, *exc_info: Any) -> None:
         stack, self._stack = self._stack, None
         _set_current(None, only=self)
+        for kind in ("stream", "dead_letter_queue", "table"):
+            for decl in self.registry.all(kind):
+                decl._live = None
         if stack is not None:
             await stack.__aexit__(*exc_info)
 
@@ -282,12 +287,10 @@ class Runtime:
         return None
 
     def _wire_transforms(self) -> None:
-        for decl in self.registry.all("stream"):
-            stream = self.streams[decl.stream_name]
-            for transform in decl.transforms:
-                stream.add_transform(self.streams[transform.destination.stream_name], transform.function)
-            for consumer in decl.consumers:
-                stream.add_consumer(consumer.function)
+        wire_functions(self, self.registry.all("stream"), self.streams, queue=False)
+        wire_functions(self, self.registry.all("dead_letter_queue"), self.dead_letter_queues, queue=True)
+        for decl in self.registry.all("table"):
+            decl._live = self.tables.get(decl.table_name)
 
     def _add_endpoint(self, api: IngestApi[Any]) -> None:
         destination = api.destination
@@ -414,6 +417,17 @@ class Runtime:
     def query(self, sql: str) -> pa.Table:
         """Runs ``sql`` with DuckDB over the catalog's tables; returns Arrow."""
         return query(self.catalog, sql)
+
+    def query_apis(self) -> Any:
+        """The HTTP handler of the declared query APIs (``GET /api/...``), made on first use.
+
+        Its query engine caches each table's scan per snapshot, for as long as the runtime runs.
+        """
+        if self._query_apis is None:
+            from ..api import ApiHandler, QueryEngine
+
+            self._query_apis = ApiHandler(self.registry, QueryEngine(self.catalog))
+        return self._query_apis
 
     def table(self, name: str, *, branch: str = "main") -> pa.Table:
         """Reads a table (``name`` or ``namespace.name``) as Arrow."""

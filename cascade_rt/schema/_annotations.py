@@ -144,6 +144,12 @@ def resolve(tp: Any, owner: str, field: str, nested: Callable[[type], TypeNode |
     return Resolved(node, bool(extra.get("is_key")), extra.get("doc"), tuple(extra.get("examples", ())))
 
 
+def _takes_names(tp: type) -> bool:
+    from ._moose_types import StringToEnumMixin
+
+    return issubclass(tp, StringToEnumMixin)
+
+
 def _node(tp: Any, owner: str, field: str, original: Any, nested: Callable[[type], TypeNode | None]) -> TypeNode:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -153,7 +159,9 @@ def _node(tp: Any, owner: str, field: str, original: Any, nested: Callable[[type
         values = tuple(m.value for m in tp)
         kinds = {_PRIMITIVES.get(type(v)) for v in values}
         if len(kinds) == 1 and kinds <= {"str", "int"}:
-            return TypeNode(kinds.pop() or "str", constraints=Constraints(choices=values), py=tp)
+            kind = kinds.pop() or "str"
+            names = tuple((m.name, m.value) for m in tp) if kind == "int" and _takes_names(tp) else ()
+            return TypeNode(kind, constraints=Constraints(choices=values), py=tp, names=names)
         raise SchemaTypeError(owner, field, original, "only enums of str or int values are supported")
     if origin is Literal:
         kinds = {_PRIMITIVES.get(type(v)) for v in args}
