@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -57,6 +58,9 @@ def test_moose_template_runs_under_serve(tmp_path: Path) -> None:
         assert status == 400
         assert body["details"][0]["path"] == "$.timestamp"
 
+        # The tables follow the streams (commits every second, through Foo's transform into Bar).
+        _eventually(lambda: len(_call(f"{base}/api/bar?limit=5")[1]) == 2 and len(
+            _call(f"{base}/api/bar/1?limit=5")[1]) == 2)
         assert _call(f"{base}/api/bar?order_by=text_length&limit=5") == (200, [
             {"primary_key": "a", "baz": 1, "has_text": True, "text_length": 5},
             {"primary_key": "b", "baz": 2, "has_text": False, "text_length": 0},
@@ -87,6 +91,14 @@ def test_moose_template_runs_under_serve(tmp_path: Path) -> None:
     assert _query("SELECT primary_key, text_length FROM BarArchive_1_0 ORDER BY primary_key", home) == [
         {"primary_key": "a", "text_length": 5}, {"primary_key": "b", "text_length": 0},
     ]
+
+
+def _eventually(check: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError("the tables did not catch up with their streams in time")
+        time.sleep(0.2)
 
 
 def _utc_of(timestamp: float) -> str:
