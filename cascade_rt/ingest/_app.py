@@ -7,6 +7,7 @@ Routes:
     ``GET /metrics`` — Prometheus text of ``state.registry`` (ingest counters, per-actor figures).
     ``GET /openapi.json`` — OpenAPI 3.1 of the ingest endpoints.
     ``GET /admin/actors`` — ``state.tree()`` as JSON (bearer token required when configured).
+    Whatever ``extra_routes`` adds (``Runtime.serve`` adds the console: ``cascade_rt.console``).
 
 Every error is JSON ``{"error": ...}``; an unexpected exception is logged with its traceback
 under an id and answered 500 ``{"error": "internal error", "id": ...}``, never with the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -49,6 +51,7 @@ def build_app(
     token: str | None = None,
     wait_budget: float = DEFAULT_WAIT_BUDGET,
     group_single: bool = True,
+    extra_routes: Callable[[web.Application], Mapping[str, Any] | None] | None = None,
 ) -> web.Application:
     """Builds the HTTP application over a :class:`~cascade_rt.ingest.ServerState`.
 
@@ -63,6 +66,8 @@ def build_app(
             turn as one batch, acknowledging each once the batch is durable (a group holding an
             invalid body falls back to one request at a time, so every answer and dead letter
             stays the request's own). False submits every request alone.
+        extra_routes: ``extra_routes(app)`` adds more routes (the console) before the catch-all;
+            it may return OpenAPI ``paths`` to list in ``/openapi.json``.
 
     Raises:
         ValueError: ``max_body`` or ``wait_budget`` not positive.
@@ -90,7 +95,9 @@ def build_app(
 
     async def openapi(request: web.Request) -> web.Response:
         ingest.refresh()
-        return _json(build_openapi((r.endpoint for r in ingest._routes.values()), secured=ingest.token is not None))
+        doc = build_openapi((r.endpoint for r in ingest._routes.values()), secured=ingest.token is not None)
+        doc["paths"].update(extra_paths)
+        return _json(doc)
 
     async def actors(request: web.Request) -> web.Response:
         if not ingest.authorized(request):
@@ -111,6 +118,9 @@ def build_app(
     for path, handler in (("/health", health), ("/ready", ready), ("/metrics", metrics),
                           ("/openapi.json", openapi), ("/admin/actors", actors)):
         app.router.add_get(path, json_errors(handler))
+    extra_paths: dict[str, Any] = {}
+    if extra_routes is not None:
+        extra_paths.update(extra_routes(app) or {})
     add_unmatched_route(app)
     return app
 
