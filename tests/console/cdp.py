@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -75,9 +76,9 @@ class Page:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 10.0) -> Any:
+    async def wait_for(self, expression: str, within: float = 10.0) -> Any:
         """Evaluates ``expression`` until it is truthy (the page updates itself; nothing to await)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             value = await self.evaluate(expression)
             if value:
@@ -88,7 +89,7 @@ class Page:
 
     async def screenshot(self, path: Path) -> None:
         data = await self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-        path.write_bytes(base64.b64decode(data["data"]))
+        await anyio.Path(path).write_bytes(base64.b64decode(data["data"]))
 
 
 @contextlib.asynccontextmanager
