@@ -168,6 +168,8 @@ def tables(data: dict[str, Any]) -> str:
 
 
 def _json_cell(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        value = value.isoformat()
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     return e(text if len(text) <= 120 else text[:119] + "…")
 
