@@ -69,9 +69,8 @@ def _subtree_state(node: dict[str, Any] | None) -> tuple[str, str]:
 STATE_ORDER = {"ok": 0, "warn": 1, "fail": 2}
 
 
-def _part_nodes(runtime: Any) -> dict[tuple[str, str], dict[str, Any] | None]:
+def _part_nodes(runtime: Any, tree: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any] | None]:
     """The tree node of every table, stream and dead-letter queue, by (kind, name)."""
-    tree = runtime.tree()
     found: dict[tuple[str, str], dict[str, Any] | None] = {}
     for pipeline in runtime.registry.all("pipeline"):
         base = ("pipelines", pipeline.pipeline_name)
@@ -183,7 +182,7 @@ def _pending_letters(queue: Any, name: str, state: ConsoleState) -> int:
 def pipelines(runtime: Any, state: ConsoleState, readings: Readings) -> dict[str, Any]:
     """Every pipeline as a graph: nodes (ingest API, stream, table, DLQ, transforms, consumers)
     with their figures, and edges with records/s and a trend."""
-    nodes_by_part = _part_nodes(runtime)
+    nodes_by_part = _part_nodes(runtime, readings.tree)
     out = []
     for pipeline in runtime.registry.all("pipeline"):
         nodes: list[dict[str, Any]] = []
@@ -304,7 +303,7 @@ def overview(runtime: Any, state: ConsoleState, readings: Readings,
                     "ingest_api": f"/console/pipelines#{pipeline['name']}"}[node["kind"]]
             items.append({"kind": node["kind"], "name": node["name"], "status": node["status"],
                           "why": _why(node), "href": href})
-    nodes = _part_nodes(runtime)
+    nodes = _part_nodes(runtime, readings.tree)
     for name in runtime.streams:
         if f"stream:{name}" not in seen:
             status, why = _subtree_state(nodes.get(("stream", name)))

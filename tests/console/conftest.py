@@ -1,4 +1,4 @@
-"""Runtime fixtures: a fresh registry per test and a runtime home in tmp_path."""
+"""Console fixtures: the example app declared on a fresh registry, a runtime home in tmp_path."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytest
 
 from cascade_rt._registry import Registry
 
+from .console_app import declare
+
 
 @pytest.fixture
-def registry() -> Iterator[Registry]:
-    reg = Registry()
-    yield reg
-    reg.clear()
+def app_registry() -> Iterator[Registry]:
+    """A registry holding the console's example pipelines (``console_app.declare``)."""
+    registry = Registry()
+    declare(registry)
+    yield registry
+    registry.clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from cascade_rt import Runtime
 from cascade_rt._registry import Registry
 
 from .cdp import CHROMIUM, open_page
-from .console_app import declare, orders
+from .console_app import orders
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 TOKEN = "console-test-token"
@@ -38,12 +38,11 @@ def _chromium() -> None:
 
 
 async def test_every_page_renders_updates_live_and_replays_dead_letters(
-    registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+    app_registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CASCADE_ADMIN_TOKEN", TOKEN)
-    declare(registry)
     shots = os.environ.get("CASCADE_CONSOLE_SCREENSHOTS")
-    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
         port = await rt.serve("127.0.0.1", 0)
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession(base) as http:

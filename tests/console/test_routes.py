@@ -13,7 +13,7 @@ import pytest
 from cascade_rt import Runtime
 from cascade_rt._registry import Registry
 
-from .console_app import declare, orders
+from .console_app import orders
 
 pytestmark = pytest.mark.anyio
 
@@ -30,9 +30,8 @@ async def _bad_order(http: aiohttp.ClientSession) -> None:
         assert resp.status == 400
 
 
-async def test_json_endpoints_answer_what_the_pages_show(registry: Registry, home: Path) -> None:
-    declare(registry)
-    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+async def test_json_endpoints_answer_what_the_pages_show(app_registry: Registry, home: Path) -> None:
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
         port = await rt.serve("127.0.0.1", 0)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             async with http.post("/ingest/Orders", data=orjson.dumps(orders(5))) as resp:
@@ -75,11 +74,10 @@ async def test_json_endpoints_answer_what_the_pages_show(registry: Registry, hom
 
 
 async def test_actions_are_refused_without_the_admin_token(
-    registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+    app_registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CASCADE_ADMIN_TOKEN", raising=False)
-    declare(registry)
-    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
         port = await rt.serve("127.0.0.1", 0)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             await _bad_order(http)
@@ -92,11 +90,10 @@ async def test_actions_are_refused_without_the_admin_token(
 
 
 async def test_a_session_needs_the_csrf_token_and_a_bearer_token_does_not(
-    registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+    app_registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CASCADE_ADMIN_TOKEN", "t0ken")
-    declare(registry)
-    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
         port = await rt.serve("127.0.0.1", 0)
         base = f"http://127.0.0.1:{port}"
         # unsafe=True: keep cookies of an IP address (the server is on 127.0.0.1).
