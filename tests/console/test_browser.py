@@ -59,6 +59,7 @@ async def test_every_page_renders_updates_live_and_replays_dead_letters(
             dlq = rt.dead_letter_queues["OrdersDeadLetterQueue"]
             await dlq.send(orders(2, 500), "the warehouse was unreachable", "ingest_api:Orders",
                            error_type="Unavailable")
+            await rt.run_asset("daily_prices", partition_date="2026-12-01")
 
             async with open_page() as page:
                 pages = {"overview": ("/", "Overview", "Orders"),
@@ -68,7 +69,7 @@ async def test_every_page_renders_updates_live_and_replays_dead_letters(
                          "streams": ("/console/streams", "Streams", "OrdersDeadLetterQueue"),
                          "stream": ("/console/streams/Orders", "Orders", "o39"),
                          "dead-letters": ("/console/dead-letters", "Dead letters", "twelve"),
-                         "assets": ("/console/assets", "Assets", "No assets declared"),
+                         "assets": ("/console/assets", "Assets", "0 6 * * *"),
                          "actors": ("/console/actors", "Actors", "TableWriter")}
                 for name, (path, title, text) in pages.items():
                     await page.goto(base + path)

@@ -134,3 +134,26 @@ async def test_a_session_needs_the_csrf_token_and_a_bearer_token_does_not(
                                 headers={"Authorization": "Bearer t0ken"}) as resp:
                 assert resp.status == 404
                 assert "OrdersDeadLetterQueue" in (await resp.json())["error"]
+
+
+async def test_run_now_runs_an_asset_and_its_run_is_listed(
+    app_registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASCADE_ADMIN_TOKEN", "t0ken")
+    async with Runtime(home, registry=app_registry) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        bearer = {"Authorization": "Bearer t0ken"}
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            async with http.post("/admin/assets/daily_prices/run", json={"partition_date": "2026-12-01"},
+                                 headers=bearer) as resp:
+                assert resp.status == 200
+                (run,) = (await resp.json())["runs"]
+            assert (run["status"], run["rows_inserted"]) == ("success", 12)
+            async with http.post("/admin/assets/nope/run", headers=bearer) as resp:
+                assert resp.status == 404
+                assert "daily_prices" in (await resp.json())["error"]
+            async with http.get("/admin/assets") as resp:
+                (asset,) = (await resp.json())["assets"]
+            assert (asset["cron"], asset["status"], asset["freshness"]["status"]) == ("0 6 * * *", "ok", "fresh")
+            assert [r["rows_loaded"] for r in asset["runs"]] == [12]
+            assert asset["next_run"].endswith("06:00:00+00:00")
