@@ -91,7 +91,7 @@ async def test_every_page_renders_updates_live_and_replays_dead_letters(
                 assert await page.evaluate("window.__marker") == 1
                 assert page.loads == loads
 
-                # Sorting a live table survives the next update.
+                # The live tables sort by a click on their headers (re-applied after each update).
                 await page.goto(base + "/console/actors")
                 await page.evaluate("document.querySelectorAll('#live th')[6].click()")
                 await page.wait_for("document.querySelectorAll('#live th')[6].classList.contains('asc')")
