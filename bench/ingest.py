@@ -388,11 +388,24 @@ def _wait_ready(port: int, timeout: float) -> bool:
     return False
 
 
+def _console_main(port: int, page: str) -> None:
+    """An open console: loads ``page`` once, then reads its live updates until terminated."""
+    base = f"http://127.0.0.1:{port}"
+    path = "/" if page == "overview" else f"/console/{page}"
+    with urllib.request.urlopen(base + path, timeout=10) as response:
+        response.read()
+    with urllib.request.urlopen(f"{base}/admin/events?page={page}", timeout=30) as events:
+        while events.readline():
+            pass
+
+
 class _Target:
     """A running server: an in-bench process, or ``cascade-rt serve`` as a subprocess."""
 
-    def __init__(self, name: str, ctx: Any, cascade_path: str, cascade_app: str = "examples/bench_app.py") -> None:
+    def __init__(self, name: str, ctx: Any, cascade_path: str, cascade_app: str = "examples/bench_app.py",
+                 console: str | None = None) -> None:
         self.name = name
+        self._console: Any = None
         self.note = ""
         self.path = "/ingest/bench"
         self._proc: Any = None
@@ -422,8 +435,15 @@ class _Target:
         if not _wait_ready(self.port, 60):
             self.close()
             raise _Skip("`cascade-rt serve examples/bench_app.py` did not become ready within 60 s")
+        if console:
+            self._console = ctx.Process(target=_console_main, args=(self.port, console), daemon=True)
+            self._console.start()
+            self.note = f"console {console} page open (live updates)"
 
     def close(self) -> None:
+        if self._console is not None:
+            self._console.terminate()
+            self._console.join(5)
         if self._proc is not None:
             self._proc.terminate()
             self._proc.join(5)
@@ -477,7 +497,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for name in args.targets:
             try:
-                targets.append(_Target(name, ctx, args.cascade_path, args.cascade_app))
+                targets.append(_Target(name, ctx, args.cascade_path, args.cascade_app, args.console))
             except _Skip as skip:
                 notes[name] = f"skipped: {skip}"
                 print(f"[{name}] skipped: {skip}", file=sys.stderr)
@@ -567,6 +587,8 @@ def main() -> None:
     parser.add_argument("--no-modest", dest="modest", action="store_false",
                         help="leave out the modest-concurrency cases (16 / 64 / 1 connections, aiohttp client)")
     parser.add_argument("--cascade-app", default="examples/bench_app.py", help="app file for `cascade-rt serve`")
+    parser.add_argument("--console", default=None, metavar="PAGE",
+                        help="keep a console page (e.g. pipelines) open on target c with its live updates")
     parser.add_argument("--cascade-path", default="/ingest/bench", help="ingest path served by that app")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]

@@ -8,7 +8,7 @@ import pytest
 
 PACKAGES = ["cascade_rt", "cascade_rt.api", "cascade_rt.pipeline", "cascade_rt.runtime", "cascade_rt.schema", "cascade_rt.table",
             "cascade_rt.stream", "cascade_rt.ingest", "cascade_rt.ingestion", "cascade_rt.observe",
-            "cascade_rt.batch", "cascade_rt.testing"]
+            "cascade_rt.batch", "cascade_rt.testing", "cascade_rt.console"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -9,6 +9,7 @@ Routes:
     ``GET /admin/actors`` — ``state.tree()`` as JSON (bearer token required when configured).
     ``GET /api/{name}``, ``/api/{name}/{version}`` — query APIs, when ``state.query_apis`` is set
     (``cascade_rt.api.ApiHandler``: ``routes()`` and ``openapi_paths()``).
+    Whatever ``extra_routes`` adds (``Runtime.serve`` adds the console: ``cascade_rt.console``).
 
 Every error is JSON ``{"error": ...}``; an unexpected exception is logged with its traceback
 under an id and answered 500 ``{"error": "internal error", "id": ...}``, never with the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -51,6 +53,7 @@ def build_app(
     token: str | None = None,
     wait_budget: float = DEFAULT_WAIT_BUDGET,
     group_single: bool = True,
+    extra_routes: Callable[[web.Application], Mapping[str, Any] | None] | None = None,
 ) -> web.Application:
     """Builds the HTTP application over a :class:`~cascade_rt.ingest.ServerState`.
 
@@ -65,6 +68,8 @@ def build_app(
             turn as one batch, acknowledging each once the batch is durable (a group holding an
             invalid body falls back to one request at a time, so every answer and dead letter
             stays the request's own). False submits every request alone.
+        extra_routes: ``extra_routes(app)`` adds more routes (the console) before the catch-all;
+            it may return OpenAPI ``paths`` to list in ``/openapi.json``.
 
     Raises:
         ValueError: ``max_body`` or ``wait_budget`` not positive.
@@ -96,6 +101,7 @@ def build_app(
         document = build_openapi((r.endpoint for r in ingest._routes.values()), secured=ingest.token is not None)
         if query_apis is not None:
             document["paths"].update(query_apis.openapi_paths())
+        document["paths"].update(extra_paths)
         return _json(document)
 
     async def actors(request: web.Request) -> web.Response:
@@ -120,6 +126,9 @@ def build_app(
     if query_apis is not None:
         for path, handler in query_apis.routes():
             app.router.add_get(path, json_errors(handler))
+    extra_paths: dict[str, Any] = {}
+    if extra_routes is not None:
+        extra_paths.update(extra_routes(app) or {})
     add_unmatched_route(app)
     return app
 

@@ -50,11 +50,17 @@ class HttpServer(actors.Actor):
         self._runner: Any = None
 
     async def started(self) -> None:
-        app = build_app(RuntimeState(self.runtime))
+        app = build_app(RuntimeState(self.runtime), extra_routes=self._console)
         self._runner, self.port = await serve(app, self.host, self.requested_port, reuse_port=self.reuse_port)
         if self.requested_port == 0 or self.port == self.requested_port:
             # A restart keeps the port the first start found.
             self.requested_port = self.port
+
+    def _console(self, app: Any) -> dict[str, Any]:
+        from ..console import OPENAPI_PATHS, add_console
+
+        add_console(app, self.runtime)
+        return OPENAPI_PATHS
 
     async def receive(self, message: Any) -> Any:
         if message == "port":
