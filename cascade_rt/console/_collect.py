@@ -103,12 +103,16 @@ def table_figures(name: str, readings: Readings) -> dict[str, Any]:
 def table_lag(name: str, stream: Any, figures: dict[str, Any], state: ConsoleState) -> dict[str, Any]:
     """How far table ``name`` is behind its stream: records, seconds and a trend of the records.
 
-    The runtime's own figure wins when it reports one (``figures["lag"]``: see the module
-    docstring). Otherwise: records the stream accepted but has not delivered yet, plus the rows
+    The runtime's own figure wins when it reports one (``figures["lag"]``, or the stream's
+    ``lag()`` over its durable log: records synced but not committed, and how long the oldest
+    has waited). Otherwise (a stream on Kafka): records the stream accepted but has not delivered yet, plus the rows
     the writer holds for its next commit; seconds = those records over the commit rate
     (``estimated``).
     """
     provided = figures.get("lag")
+    measured = getattr(stream, "lag", None)
+    if not isinstance(provided, dict) and callable(measured):
+        provided = measured()  # the stream's durable log knows: synced records the table has not committed
     if isinstance(provided, dict):
         records = float(provided.get("records") or 0)
         seconds = provided.get("seconds")

@@ -34,7 +34,7 @@ async def test_json_endpoints_answer_what_the_pages_show(app_registry: Registry,
     async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
         port = await rt.serve("127.0.0.1", 0)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
-            async with http.post("/ingest/Orders", data=orjson.dumps(orders(5))) as resp:
+            async with http.post("/ingest/Orders?wait=table", data=orjson.dumps(orders(5))) as resp:
                 assert resp.status == 200
             await _bad_order(http)
             async with http.get("/admin/overview") as resp:
