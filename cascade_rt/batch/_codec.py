@@ -9,6 +9,7 @@ with precise types to name each bad record's first problem (index, JSON path, me
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,6 +42,9 @@ _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeErr
 # msgspec's release words them as (0.22 and 0.23 differ for invalid UTF-8).
 INVALID_UTF8 = "JSON is malformed: invalid UTF-8"
 TRUNCATED = "JSON is malformed: the body ends inside a value"
+MAX_DEPTH = sys.getrecursionlimit()
+"""Levels of nesting (arrays and objects) a body may have: Python's recursion limit, about 1,000."""
+TOO_DEEP = f"JSON nests too deeply (the limit is about {MAX_DEPTH} levels)"
 
 
 def _split_message(exc: Exception) -> tuple[str, str]:
@@ -108,10 +112,18 @@ class BatchCodec:
     def decode(self, body: bytes, format: str = "JSON_ARRAY") -> pa.RecordBatch:
         """Decode and validate a body: ``JSON`` (one object), ``JSON_ARRAY``, ``NDJSON`` or ``AUTO``.
 
+        A body nested deeper than :data:`MAX_DEPTH` levels is refused as a whole.
+
         Raises:
             ValidationError: listing each bad record's first problem.
             ValueError: for an unknown format.
         """
+        try:
+            return self._decode(body, format)
+        except RecursionError:  # msgspec's decoders recurse once per level of nesting
+            raise ValidationError(_body_error(TOO_DEEP), self.name) from None
+
+    def _decode(self, body: bytes, format: str) -> pa.RecordBatch:
         if format == "AUTO":
             format = self._sniff(body)
         if self.native is not None and format in MODES and type(body) is bytes:

@@ -191,6 +191,25 @@ async def test_invalid_utf8_gets_400_naming_the_record(make_server: Callable[...
 
 
 @pytest.mark.parametrize(
+    "body",
+    [b"[" * 5000, b'{"id": "1", "x": ' + b"[" * 5000, b'[{"id": "1", "name": "a", "value": 1, "x": ' + b"{\"a\":" * 3000 + b"1"],
+    ids=["arrays", "one-object", "inside-a-record"],
+)
+async def test_deeply_nested_bodies_get_400_naming_the_limit(
+    make_server: Callable[..., Any], schema: RecordSchema, body: bytes
+) -> None:
+    endpoint = RecordingEndpoint("events", schema)
+    async with make_server([endpoint]) as server:
+        async with server.post("/ingest/events", body) as response:
+            assert response.status == 400
+            details = (await response.json())["details"]
+        async with server.post("/ingest/events", b'[{"id": "2", "name": "b", "value": 2}]') as response:
+            assert response.status == 200  # the server goes on serving
+    assert details[0]["index"] in (None, 0)  # the body, or its one record
+    assert details[0]["message"].startswith("JSON nests too deeply (the limit is about ")
+
+
+@pytest.mark.parametrize(
     "authorization", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer secret-but-longer"]
 )
 async def test_missing_or_wrong_token_gets_401(make_server: Callable[..., Any], schema: RecordSchema, authorization: str | None) -> None:
