@@ -1,5 +1,6 @@
 """Iceberg tables: catalog, creation and evolution, Arrow upserts, branches, SQL, the writer actor."""
 
+from ._bounds import install as _install_bounds
 from ._branches import drop_branch as drop_branch
 from ._branches import ensure_branch as ensure_branch
 from ._branches import list_branches as list_branches
@@ -34,6 +35,8 @@ from ._writer import Stats as Stats
 from ._writer import TableWriter as TableWriter
 from ._writer import Write as Write
 from ._writer import WriterStatistics as WriterStatistics
+
+_install_bounds()  # string upper bounds valid for every Unicode string (see _bounds)
 
 __all__ = (
     "CommitResult",
