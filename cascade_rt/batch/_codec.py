@@ -19,6 +19,7 @@ from ._checks import BatchCheck, constraint_checks, unique_check
 from ._columns import InvalidColumn, build_extractor
 from ._errors import MAX_ERRORS, ValidationError
 from ._native_decoder import MODES, NativeDecoder
+from ._nesting import TOO_DEEP, too_deep
 from ._records import RecordConverter
 from ._structs import build_types, enc_hook
 from ._types import TypeNode, arrow_field
@@ -60,6 +61,10 @@ def _split_message(exc: Exception) -> tuple[str, str]:
     if not sep:
         return "$", text
     return path.rstrip("`"), message
+
+
+class _TooDeep(Exception):
+    """An NDJSON line msgspec could not decode for its nesting (its message is ours)."""
 
 
 def _body_error(message: str) -> list[ErrorEntry]:
@@ -132,7 +137,8 @@ class BatchCodec:
                 raise ValueError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
             arrays, suspects = self._extract(rows)
             batch = pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
-        except _FAST_ERRORS as exc:
+        except (*_FAST_ERRORS, RecursionError) as exc:
+            # RecursionError: msgspec on a body nesting too deep (see _nesting); _locate names it.
             raise ValidationError(self._locate(body, format, exc), self.name) from None
         return self.check(batch, suspects)
 
@@ -146,6 +152,8 @@ class BatchCodec:
             body = self._encoder.encode(records if isinstance(records, list) else list(records))
         except (TypeError, msgspec.EncodeError) as exc:
             raise ValidationError(_body_error(f"cannot encode records as JSON: {exc}"), self.name) from None
+        except RecursionError:
+            raise ValidationError(_body_error(f"cannot encode records as JSON: {TOO_DEEP}"), self.name) from None
         return self.decode(body, "JSON_ARRAY")
 
     def rebuild(self, records: list[Any]) -> pa.RecordBatch:
@@ -197,6 +205,8 @@ class BatchCodec:
                         out.append(self._raw_one.decode(line))
                     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                         out.append(exc)
+                    except RecursionError:
+                        out.append(_TooDeep(too_deep(line)))
             return out
         return self._raw_many.decode(body)
 
@@ -205,6 +215,8 @@ class BatchCodec:
             records = self._split(body, format)
         except _DECODE_ERRORS as exc:
             return _body_error(_split_message(exc)[1])
+        except RecursionError:
+            return _body_error(too_deep(body))
         errors: list[ErrorEntry] = []
         for index, raw in enumerate(records):
             problem = self._problem(raw)
@@ -217,6 +229,8 @@ class BatchCodec:
         return errors or _body_error(str(cause))
 
     def _problem(self, raw: Any) -> tuple[str, str] | None:
+        if isinstance(raw, _TooDeep):
+            return "$", str(raw)
         if isinstance(raw, Exception):
             return _split_message(raw)
         try:
@@ -224,6 +238,8 @@ class BatchCodec:
             self.build([self._fast_one.decode(raw)])
         except _DECODE_ERRORS as exc:
             return _split_message(exc)
+        except RecursionError:
+            return "$", too_deep(bytes(raw))
         except InvalidColumn as exc:
             return "$", str(exc)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
