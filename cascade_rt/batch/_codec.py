@@ -9,7 +9,6 @@ with precise types to name each bad record's first problem (index, JSON path, me
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +19,7 @@ from ._checks import BatchCheck, constraint_checks, unique_check
 from ._columns import InvalidColumn, build_extractor
 from ._errors import MAX_ERRORS, ValidationError
 from ._native_decoder import MODES, NativeDecoder
+from ._nesting import TOO_DEEP, too_deep
 from ._records import RecordConverter
 from ._structs import build_types, enc_hook
 from ._types import TypeNode, arrow_field
@@ -42,9 +42,6 @@ _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeErr
 # msgspec's release words them as (0.22 and 0.23 differ for invalid UTF-8).
 INVALID_UTF8 = "JSON is malformed: invalid UTF-8"
 TRUNCATED = "JSON is malformed: the body ends inside a value"
-MAX_DEPTH = sys.getrecursionlimit()
-"""Levels of nesting (arrays and objects) a body may have: Python's recursion limit, about 1,000."""
-TOO_DEEP = f"JSON nests too deeply (the limit is about {MAX_DEPTH} levels)"
 
 
 def _split_message(exc: Exception) -> tuple[str, str]:
@@ -64,6 +61,10 @@ def _split_message(exc: Exception) -> tuple[str, str]:
     if not sep:
         return "$", text
     return path.rstrip("`"), message
+
+
+class _TooDeep(Exception):
+    """An NDJSON line msgspec could not decode for its nesting (its message is ours)."""
 
 
 def _body_error(message: str) -> list[ErrorEntry]:
@@ -112,18 +113,10 @@ class BatchCodec:
     def decode(self, body: bytes, format: str = "JSON_ARRAY") -> pa.RecordBatch:
         """Decode and validate a body: ``JSON`` (one object), ``JSON_ARRAY``, ``NDJSON`` or ``AUTO``.
 
-        A body nested deeper than :data:`MAX_DEPTH` levels is refused as a whole.
-
         Raises:
             ValidationError: listing each bad record's first problem.
             ValueError: for an unknown format.
         """
-        try:
-            return self._decode(body, format)
-        except RecursionError:  # msgspec's decoders recurse once per level of nesting
-            raise ValidationError(_body_error(TOO_DEEP), self.name) from None
-
-    def _decode(self, body: bytes, format: str) -> pa.RecordBatch:
         if format == "AUTO":
             format = self._sniff(body)
         if self.native is not None and format in MODES and type(body) is bytes:
@@ -144,7 +137,8 @@ class BatchCodec:
                 raise ValueError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
             arrays, suspects = self._extract(rows)
             batch = pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
-        except _FAST_ERRORS as exc:
+        except (*_FAST_ERRORS, RecursionError) as exc:
+            # RecursionError: msgspec on a body nesting too deep (see _nesting); _locate names it.
             raise ValidationError(self._locate(body, format, exc), self.name) from None
         return self.check(batch, suspects)
 
@@ -158,6 +152,8 @@ class BatchCodec:
             body = self._encoder.encode(records if isinstance(records, list) else list(records))
         except (TypeError, msgspec.EncodeError) as exc:
             raise ValidationError(_body_error(f"cannot encode records as JSON: {exc}"), self.name) from None
+        except RecursionError:
+            raise ValidationError(_body_error(f"cannot encode records as JSON: {TOO_DEEP}"), self.name) from None
         return self.decode(body, "JSON_ARRAY")
 
     def rebuild(self, records: list[Any]) -> pa.RecordBatch:
@@ -209,6 +205,8 @@ class BatchCodec:
                         out.append(self._raw_one.decode(line))
                     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                         out.append(exc)
+                    except RecursionError:
+                        out.append(_TooDeep(too_deep(line)))
             return out
         return self._raw_many.decode(body)
 
@@ -217,6 +215,8 @@ class BatchCodec:
             records = self._split(body, format)
         except _DECODE_ERRORS as exc:
             return _body_error(_split_message(exc)[1])
+        except RecursionError:
+            return _body_error(too_deep(body))
         errors: list[ErrorEntry] = []
         for index, raw in enumerate(records):
             problem = self._problem(raw)
@@ -229,6 +229,8 @@ class BatchCodec:
         return errors or _body_error(str(cause))
 
     def _problem(self, raw: Any) -> tuple[str, str] | None:
+        if isinstance(raw, _TooDeep):
+            return "$", str(raw)
         if isinstance(raw, Exception):
             return _split_message(raw)
         try:
@@ -236,6 +238,8 @@ class BatchCodec:
             self.build([self._fast_one.decode(raw)])
         except _DECODE_ERRORS as exc:
             return _split_message(exc)
+        except RecursionError:
+            return "$", too_deep(bytes(raw))
         except InvalidColumn as exc:
             return "$", str(exc)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

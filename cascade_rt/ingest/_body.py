@@ -127,7 +127,7 @@ def invalid_records(body: bytes, fmt: str, errors: list[dict[str, Any]]) -> tupl
         return b"\n".join(lines[i] for i in indexes) + b"\n", fmt
     try:
         raw = _RAW_LIST.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return body, fmt
     if any(i >= len(raw) for i in indexes):
         return body, fmt

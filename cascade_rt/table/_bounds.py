@@ -37,4 +37,4 @@ def install() -> None:
     """Make pyiceberg's Parquet statistics use :func:`truncate_upper_bound`."""
     import pyiceberg.io.pyarrow as arrow_io
 
-    arrow_io.truncate_upper_bound_text_string = truncate_upper_bound  # type: ignore[assignment]
+    setattr(arrow_io, "truncate_upper_bound_text_string", truncate_upper_bound)  # noqa: B010 - pyiceberg's module global

@@ -14,7 +14,7 @@ from cascade_rt.table import commit_append, commit_upsert, ensure_table, query
 from cascade_rt.table._bounds import truncate_upper_bound
 
 # Every code point Python strings can hold in an Arrow string: no lone surrogates.
-scalars = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+scalars = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)  # type: ignore[arg-type]
 
 
 @given(scalars, st.integers(min_value=1, max_value=20))
@@ -42,7 +42,7 @@ def test_a_value_with_u_d7ff_as_its_16th_code_point_lands_and_is_found(catalog: 
     rows = pa.table({"id": pa.array([1, 2], pa.int64()), "name": [tricky, "plain"], "value": [1.0, 2.0]})
     commit_append(table, rows)
     commit_upsert(table, rows.slice(0, 1), ["id"])  # the upsert path writes statistics too
-    scanned = table.scan(row_filter=EqualTo("name", tricky)).to_arrow()
+    scanned = table.scan(row_filter=EqualTo("name", tricky)).to_arrow()  # type: ignore[call-arg, arg-type]
     assert scanned["id"].to_pylist() == [1]  # the bound lets the file through for that value
     assert table.scan().to_arrow().num_rows == 2
     found = query(catalog, "SELECT count(*) AS n FROM t WHERE name = 'k' || repeat('k', 14) || chr(55295) || ' and more'")
