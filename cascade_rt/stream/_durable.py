@@ -43,6 +43,7 @@ import actors
 
 from .._threads import Notify
 from ._errors import StreamError
+from ._log import newest
 from ._segment import encode_entry, read_entries, scan, schema_bytes, segment_base, segment_name
 
 __all__ = ("DEFAULT_MAX_BYTES", "DurableLog", "LogFull", "LogStatistics")
@@ -398,19 +399,7 @@ class DurableLog:
     def tail(self, limit: int | None = None) -> list[pa.RecordBatch]:
         """The newest records in memory, oldest first (at most ``limit``), for peeking."""
         batches = [batch for _, batch, _ in self._cache]
-        if limit is None:
-            return batches
-        out: list[pa.RecordBatch] = []
-        need = limit
-        for batch in reversed(batches):
-            if need <= 0:
-                break
-            if batch.num_rows > need:
-                batch = batch.slice(batch.num_rows - need)
-            out.append(batch)
-            need -= batch.num_rows
-        out.reverse()
-        return out
+        return batches if limit is None else newest(batches, limit)
 
     # -- retention -------------------------------------------------------------------------------
 

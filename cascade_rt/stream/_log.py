@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-__all__ = ("RetentionLog",)
+__all__ = ("RetentionLog", "newest")
 
 
 class RetentionLog:
@@ -77,14 +77,19 @@ class RetentionLog:
         batches = [batch for _, batch in self._entries]
         if limit is None or limit >= self._records:
             return batches
-        out: list[pa.RecordBatch] = []
-        need = limit
-        for batch in reversed(batches):
-            if need <= 0:
-                break
-            if batch.num_rows > need:
-                batch = batch.slice(batch.num_rows - need)
-            out.append(batch)
-            need -= batch.num_rows
-        out.reverse()
-        return out
+        return newest(batches, limit)
+
+
+def newest(batches: list[pa.RecordBatch], limit: int) -> list[pa.RecordBatch]:
+    """The newest ``limit`` records of ``batches`` (oldest first), slicing the oldest batch kept."""
+    out: list[pa.RecordBatch] = []
+    need = limit
+    for batch in reversed(batches):
+        if need <= 0:
+            break
+        if batch.num_rows > need:
+            batch = batch.slice(batch.num_rows - need)
+        out.append(batch)
+        need -= batch.num_rows
+    out.reverse()
+    return out
