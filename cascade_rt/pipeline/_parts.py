@@ -106,10 +106,14 @@ class OlapTable(Declaration[T], Generic[T]):
         return await insert_records(self.schema, sink, records, options or InsertOptions(), owner=f"OlapTable {self.name!r}")
 
     def to_arrow(self, *, branch: str = "main", home: Any = None) -> Any:
-        """Reads the whole table (on ``branch``) as a ``pyarrow.Table`` from the runtime's catalog."""
-        from ..runtime import read_table
+        """Reads the whole table (on ``branch``) as a ``pyarrow.Table``: from the catalog of the
+        runtime running it, or else from the catalog under ``home`` (default ``$CASCADE_HOME``)."""
+        live = getattr(self, "_live", None)
+        if live is not None and home is None and callable(getattr(live, "read", None)):
+            return live.read(branch)
+        from ..table import open_catalog, read_branch, resolve_home
 
-        return read_table(self.identifier, branch=branch, home=home)
+        return read_branch(open_catalog(resolve_home(home)).load_table(self.identifier), branch)
 
 
 class _Transform:

@@ -252,7 +252,8 @@ class Runtime:
             commit_process=self.commit_process,
             maintenance_counters=self.maintenance_counters,
         )
-        self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier)
+        self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier,
+                                                  catalog=self.catalog)
 
     def _fed_from_log(self, table: OlapTable[Any]) -> bool:
         return any(s.destination is table or s.destination == table.table_name for s in self.registry.all("stream"))

@@ -33,10 +33,17 @@ DEFAULT_MAX_INFLIGHT = 256
 class TableSink:
     """The durable end of a pipeline: one table's writer actor."""
 
-    def __init__(self, name: str, writer: actors.ActorRef, *, identifier: str) -> None:
+    def __init__(self, name: str, writer: actors.ActorRef, *, identifier: str, catalog: Any = None) -> None:
         self.name = name
         self.writer = writer
         self.identifier = identifier
+        self.catalog = catalog
+
+    def read(self, branch: str = "main") -> pa.Table:
+        """The whole table (on ``branch``) as Arrow, from the runtime's catalog. Blocking."""
+        from ..table import read_branch
+
+        return read_branch(self.catalog.load_table(self.identifier), branch)
 
     async def __call__(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Writes ``batch`` and returns once the group commit holding it succeeded."""
