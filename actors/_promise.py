@@ -184,6 +184,10 @@ class Promise(Generic[T]):
         if not self._fail(error):
             raise RuntimeError(f"promise already resolved ({self!r}); a Promise is set once")
 
+    def exception(self) -> BaseException | None:
+        """The exception the promise failed with; None if it succeeded or is not resolved yet."""
+        return self._error
+
     def add_done_callback(self, callback: Callable[[Promise[T]], object]) -> None:
         """Call ``callback(self)`` once the promise is resolved, at once if it already is.
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..table._query import referenced_tables
-from ..table._scan import scan_arrow
+from ..table import referenced_tables, scan_arrow
 
 _LISTING_SECONDS = 1.0
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..observe._metrics import LATENCY_BUCKETS, Latency
+from ..observe import LATENCY_BUCKETS, Latency
 from ._readings import Readings, actor_status, worst
 from ._state import ConsoleState
 

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from ..observe import walk_tree
-from ..table._writer import Stats
+from ..table import Stats
 
 __all__ = ("STATE_RANK", "Readings", "actor_status", "read", "worst")
 

@@ -22,7 +22,7 @@ import anyio.to_thread
 import orjson
 from aiohttp import web
 
-from ..ingest._errors import JSON, error_response, json_errors
+from ..ingest import JSON, error_response, json_errors
 from . import _collect
 from ._assets import assets as collect_assets
 from ._dead_letters import ReplayError, dead_letter_groups, replay_group

@@ -14,6 +14,9 @@ from ._body import BodyError as BodyError
 from ._body import choose_format as choose_format
 from ._body import gunzip as gunzip
 from ._body import invalid_records as invalid_records
+from ._errors import JSON as JSON
+from ._errors import error_response as error_response
+from ._errors import json_errors as json_errors
 from ._openapi import build_openapi as build_openapi
 from ._protocol import Backpressure as Backpressure
 from ._protocol import IngestEndpoint as IngestEndpoint
@@ -25,6 +28,7 @@ from ._protocol import admit_within as admit_within
 __all__ = (
     "DEFAULT_MAX_BODY",
     "DEFAULT_WAIT_BUDGET",
+    "JSON",
     "TOKEN_ENV",
     "Backpressure",
     "BodyError",
@@ -36,7 +40,9 @@ __all__ = (
     "build_app",
     "build_openapi",
     "choose_format",
+    "error_response",
     "gunzip",
     "invalid_records",
+    "json_errors",
     "serve",
 )

@@ -202,7 +202,7 @@ def _build(name: str, fn: Callable[[str], Any], **p: Any) -> IngestionAsset:
     else:
         ice, arrow = _from_pandera(fail, p["validation_schema"], key)
     if p["partition_spec"] is not None:
-        from ..table._create import parse_partition_by
+        from ..table import parse_partition_by
 
         try:
             parse_partition_by(ice, p["partition_spec"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from datetime import date, datetime
 from pathlib import Path
@@ -37,8 +37,7 @@ from ..observe import IngestMetrics, TableMaintenanceCollector
 from ..pipeline import DeadLetterQueue, IngestApi, OlapTable, Stream
 from ..stream import DEFAULT_LOG_MAX_BYTES as DEFAULT_MAX_BYTES
 from ..stream import KafkaBackend, spawn_dead_letter_queue, spawn_stream
-from ..table import open_catalog, query, resolve_home
-from ..table._writer import TableWriter
+from ..table import TableWriter, committed_positions, open_catalog, query, resolve_home
 from ._lag import LogCollector, log_health
 from ._sinks import PipelineEndpoint, TableSink
 from ._wiring import wire_functions
@@ -268,8 +267,25 @@ class Runtime:
             parallelism=stream.config.parallelism, retention_period=stream.config.retention_period,
             sink=destination, dlq=dlq, backend=self.kafka, consume=self.role == "all",
             log_dir=self.home / "streams" / stream.stream_name if self.kafka is None else None,
-            log_max_bytes=self.log_max_bytes,
+            log_max_bytes=self.log_max_bytes, committed=self._committed_reader(stream.destination),
         )
+
+    def _committed_reader(self, destination: Any) -> Callable[[], Awaitable[dict[str, int]]] | None:
+        """For a worker that only publishes to Kafka: reads the positions the destination table
+        has committed from the catalog (what ``wait="table"`` waits for; the consumer is elsewhere)."""
+        if destination is None or self.role == "all" or self.kafka is None:
+            return None
+        decl = destination if isinstance(destination, OlapTable) else self.registry.get("table", str(destination))
+        if decl is None:
+            raise UnknownDefinition("table", str(destination), self.registry.names("table"))
+        identifier = ".".join(decl.identifier)
+        catalog = self.catalog
+
+        async def read() -> dict[str, int]:
+            table = await anyio.to_thread.run_sync(catalog.load_table, identifier)
+            return committed_positions(table)
+
+        return read
 
     def _table_sink(self, destination: Any, *, owner: str) -> TableSink | None:
         if destination is None or self.role != "all":

@@ -22,7 +22,7 @@ import pyarrow as pa
 import actors
 
 from ..ingest import Backpressure, Unavailable
-from ..table._writer import Flush, Maintain, Positions, Write
+from ..table import Flush, Maintain, Positions, Write
 
 log = logging.getLogger("cascade_rt.runtime")
 

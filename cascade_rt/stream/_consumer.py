@@ -25,7 +25,7 @@ crashes the actor, and its successor seeks to the table's positions again.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -138,8 +138,24 @@ class KafkaConsumerActor(actors.Actor):
             if position is not None:
                 consumer.seek(tp, position)
                 self._sent[tp] = position
+                self._advance(tp.partition, position)
             else:
                 self._sent.pop(tp, None)
+
+    def _advance(self, partition: int, position: int) -> None:
+        progress = self.stream.kafka_progress(partition)
+        if position > progress.position or not progress.known:
+            progress.advance(max(position, progress.position))
+
+    def _committed(self, partition: int, end: int) -> Callable[[actors.Promise[Any]], None]:
+        """The callback that moves the partition's table progress (``wait="table"``) to ``end``
+        once the write's commit succeeded (or found it committed before)."""
+
+        def done(promise: actors.Promise[Any]) -> None:
+            if promise.exception() is None:
+                self._advance(partition, end)
+
+        return done
 
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
@@ -204,6 +220,7 @@ class KafkaConsumerActor(actors.Actor):
                     end = messages[-1].offset + 1
                     promise: actors.Promise[Any] = actors.Promise()
                     await self.table.write(batch, promise, (self.source_key(tp), start, end))
+                    promise.add_done_callback(self._committed(tp.partition, end))
                     self._sent[tp] = end
                     table_writes.append(promise)
         if offsets:

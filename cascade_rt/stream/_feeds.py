@@ -204,9 +204,8 @@ class TableFeed(_Feed):
         advanced = False
         while inflight and inflight[0][2].done():
             end, rows, promise = inflight.popleft()
-            try:
-                promise._outcome()
-            except Exception as exc:
+            exc = promise.exception()
+            if exc is not None:
                 if not self._rewinding:
                     log.info("stream %r: table feed rewinds after a failed write: %s", self.stream.name, exc)
                     self._rewinding = True

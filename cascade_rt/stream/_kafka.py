@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import numpy as np
@@ -199,17 +199,22 @@ async def send_records(
     values: Sequence[bytes],
     keys: Sequence[str | None],
     partitions: Sequence[int] | np.ndarray,
-) -> int:
+) -> dict[int, int]:
     """Send one message per record and wait until the broker has acknowledged every one.
 
     Messages are grouped per partition into producer batches (record order is kept within a
-    partition). Returns the number of messages sent.
+    partition). Returns, per partition written, the offset after its last message (where a
+    reader has read all of them: what ``wait="table"`` waits for the table to have committed).
 
     Raises:
         aiokafka.errors.KafkaError: a batch failed (for example it expired before the broker answered).
     """
     parts = np.asarray(partitions, dtype=np.int64)
-    futures = []
+    sent: list[tuple[int, Any]] = []  # (messages, future of the batch's RecordMetadata)
+
+    async def send(builder: Any, partition: int) -> None:
+        sent.append((builder.record_count(), await producer.send_batch(builder, topic, partition=partition)))
+
     for partition in np.unique(parts).tolist():
         builder = producer.create_batch()
         append = builder.append
@@ -217,7 +222,7 @@ async def send_records(
             key = keys[index]
             key_bytes = None if key is None else key.encode()
             if append(key=key_bytes, value=values[index], timestamp=None) is None:
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                await send(builder, partition)
                 builder = producer.create_batch()
                 append = builder.append
                 if append(key=key_bytes, value=values[index], timestamp=None) is None:
@@ -225,7 +230,10 @@ async def send_records(
                         f"record {index} for topic {topic!r} is larger than the producer's max_batch_size"
                     )
         if builder.record_count():
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
-    if futures:
-        await asyncio.gather(*futures)
-    return len(values)
+            await send(builder, partition)
+    ends: dict[int, int] = {}
+    if sent:
+        metadata = await asyncio.gather(*(future for _, future in sent))
+        for (count, _), meta in zip(sent, metadata, strict=True):
+            ends[meta.partition] = max(ends.get(meta.partition, 0), meta.offset + count)
+    return ends

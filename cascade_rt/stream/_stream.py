@@ -27,7 +27,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -43,6 +43,11 @@ from ._log import RetentionLog
 from ._partition import partition_batch, partition_indices
 from ._types import Sink, StreamStatistics, Waiter, rejected_indices, resolve_schema, wait_all
 from ._workers import Deliver, Owner, PartitionWorker, fail_dropped
+
+COMMITTED_POLL = 0.2
+"""Seconds between reads of the table's committed positions by a worker that only publishes to
+Kafka, while a ``wait="table"`` publish waits for them."""
+
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
@@ -101,6 +106,7 @@ class Stream:
         log_dir: str | os.PathLike[str] | None = None,
         log_max_bytes: int = DEFAULT_MAX_BYTES,
         feed_window: int = 200_000,
+        committed: Callable[[], Awaitable[dict[str, int]]] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a stream needs a non-empty name, got {name!r}")
@@ -146,6 +152,10 @@ class Stream:
                 self._feeds_sink = True
         elif backend is not None and feeds:
             self._feeds_sink = True  # the consumer writes the table itself, with Kafka offsets
+        # On Kafka, how far the table has committed each partition: advanced by this process's
+        # consumer as its writes commit, or (a worker that only publishes) read with ``committed``.
+        self.partition_progress: dict[int, Progress] = {}
+        self._committed = committed if backend is not None and not self._feeds_sink else None
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} {self.backend_name} partitions={self.parallelism}>"
@@ -263,7 +273,9 @@ class Stream:
         with ``wait="table"``, once the destination table has committed them. Memory without a
         log: returns once every record went through the sink (durable), the transforms and the
         consumers (per-key order holds: one key always lands in the same partition worker). Kafka:
-        returns once the broker acknowledged every record (``acks="all"``).
+        returns once the broker acknowledged every record (``acks="all"``); with
+        ``wait="table"``, once the table has committed every partition past the offsets the
+        broker gave them (in the table's snapshot: ``cascade.source.kafka:<topic>:<p>``).
 
         Raises:
             RuntimeError: the stream is not running.
@@ -271,12 +283,15 @@ class Stream:
             StreamUnavailable: Kafka did not acknowledge in ``backend.publish_timeout`` seconds.
             Exception: memory only: what the sink (or a destination stream) raised.
             LogFull: the durable log is full (disk, or its size limit); nothing was written.
-            ValueError: ``wait="table"`` on a stream that feeds no table from its log.
+            ValueError: ``wait="table"`` on a stream that feeds no table.
         """
         if wait == "log":
             await wait_all(await self.submit(batch))
             return
         self.check_wait(wait)
+        if self.backend is not None:
+            await self._await_partitions(await self._publish_kafka(batch))
+            return
         assert self.table_progress is not None  # checked above
         waiters = await self.submit(batch)
         for waiter in waiters:
@@ -306,7 +321,6 @@ class Stream:
             return [synced]
         if self.backend is not None:
             await self._publish_kafka(batch)
-            self.log.append(batch)
             return []
         self.log.append(batch)
         self._published += batch.num_rows
@@ -325,10 +339,33 @@ class Stream:
         """Raise ``ValueError`` (saying why) unless :meth:`publish` can take ``wait``."""
         if wait not in ("log", "table"):
             raise ValueError(f"stream {self.name!r}: wait must be 'log' or 'table', got {wait!r}")
-        if wait == "table" and self.table_progress is None:
-            where = "is on Kafka" if self.backend is not None else "feeds no table from a durable log"
-            raise ValueError(f"stream {self.name!r} {where}: wait='table' is not available; "
-                             "its table's lag is in /health and /metrics")
+        if wait == "table" and self.table_progress is None and not (self._feeds_sink or self._committed):
+            raise ValueError(f"stream {self.name!r} feeds no table: wait='table' is not available; "
+                             "the default (wait='log') answers once the records are durable in the stream")
+
+    def kafka_progress(self, partition: int) -> Progress:
+        """How far the table has committed ``partition`` of the stream's topic."""
+        progress = self.partition_progress.get(partition)
+        if progress is None:
+            progress = self.partition_progress[partition] = Progress()
+        return progress
+
+    async def _await_partitions(self, ends: dict[int, int]) -> None:
+        """Wait until the table has committed every partition up to its offset in ``ends``."""
+        waits = [(self.kafka_progress(p), end) for p, end in ends.items()]
+        if self._committed is None:  # this process's consumer advances them as its writes commit
+            for progress, end in waits:
+                await progress.wait_for(end).wait()
+            return
+        while True:  # a worker that only publishes: read the table's positions until they are there
+            committed = await self._committed()
+            for partition, progress in self.partition_progress.items():
+                position = committed.get(f"kafka:{self.topic}:{partition}")
+                if position is not None and position > progress.position:
+                    progress.advance(position)
+            if all(progress.position >= end for progress, end in waits):
+                return
+            await anyio.sleep(COMMITTED_POLL)
 
     def _whole_batches(self) -> bool:
         """Whether a memory stream hands batches on unsplit: no transforms and no consumers, and
@@ -402,7 +439,7 @@ class Stream:
                 self._topic_partitions = len(partitions or ()) or self.parallelism
             return self._producer
 
-    async def _publish_kafka(self, batch: pa.RecordBatch) -> None:
+    async def _publish_kafka(self, batch: pa.RecordBatch) -> dict[int, int]:
         backend = self.kafka_backend()
         values = self.schema.encode_json(batch)
         try:
@@ -412,7 +449,7 @@ class Stream:
                 parts, keys = partition_indices(
                     batch, self._key_fields, self._topic_partitions, spread=self._spread
                 )
-                await send_records(producer, self.topic, values, keys, parts)
+                ends = await send_records(producer, self.topic, values, keys, parts)
         except Exception as exc:
             # ValueError/TypeError from our own code are bugs or misuse; let them through.
             if isinstance(exc, ValueError | TypeError) and not isinstance(exc, TimeoutError):
@@ -429,6 +466,8 @@ class Stream:
                 timeout=backend.publish_timeout,
             ) from exc
         self._published += batch.num_rows
+        self.log.append(batch)
+        return ends
 
     # -- delivery ---------------------------------------------------------------------------
 

@@ -15,11 +15,15 @@ from ._compact import compact as compact
 from ._compact import plan_compaction as plan_compaction
 from ._create import ensure_table as ensure_table
 from ._create import evolve_schema as evolve_schema
+from ._create import parse_partition_by as parse_partition_by
 from ._group import coalesce as coalesce
 from ._orphans import OrphanResult as OrphanResult
 from ._orphans import remove_orphans as remove_orphans
 from ._query import query as query
+from ._query import referenced_tables as referenced_tables
+from ._scan import scan_arrow as scan_arrow
 from ._schedule import MaintenanceCounters as MaintenanceCounters
+from ._sources import committed_positions as committed_positions
 from ._stats import TableStats as TableStats
 from ._stats import table_stats as table_stats
 from ._upsert import CommitResult as CommitResult
@@ -31,6 +35,7 @@ from ._upsert import dedupe_last as dedupe_last
 from ._writer import Flush as Flush
 from ._writer import Maintain as Maintain
 from ._writer import Merge as Merge
+from ._writer import Positions as Positions
 from ._writer import Stats as Stats
 from ._writer import TableWriter as TableWriter
 from ._writer import Write as Write
@@ -47,6 +52,7 @@ __all__ = (
     "MaintenanceCounters",
     "Merge",
     "OrphanResult",
+    "Positions",
     "Stats",
     "TableStats",
     "TableWriter",
@@ -55,6 +61,7 @@ __all__ = (
     "coalesce",
     "commit_append",
     "commit_upsert",
+    "committed_positions",
     "compact",
     "compact_deletes",
     "conform",
@@ -66,11 +73,14 @@ __all__ = (
     "evolve_schema",
     "list_branches",
     "open_catalog",
+    "parse_partition_by",
     "plan_compaction",
     "publish_branch",
     "query",
     "read_branch",
+    "referenced_tables",
     "remove_orphans",
     "resolve_home",
+    "scan_arrow",
     "table_stats",
 )

@@ -19,7 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ("SOURCE_PREFIX", "Admitted", "Source", "SourceGap", "admit", "positions_in", "source_properties")
+__all__ = (
+    "SOURCE_PREFIX", "Admitted", "Source", "SourceGap", "admit", "committed_positions", "positions_in",
+    "source_properties",
+)
 
 SOURCE_PREFIX = "cascade.source."
 Source = tuple[str, int, int]
@@ -87,6 +90,12 @@ def positions_in(summary: Mapping[str, Any] | None) -> dict[str, int]:
             except (TypeError, ValueError):
                 continue
     return out
+
+
+def committed_positions(table: Any) -> dict[str, int]:
+    """The positions committed in the current snapshot of ``table``'s main (a pyiceberg table)."""
+    snapshot = table.current_snapshot()
+    return positions_in(snapshot.summary.additional_properties if snapshot and snapshot.summary else None)
 
 
 def source_properties(positions: Mapping[str, int]) -> dict[str, str]:

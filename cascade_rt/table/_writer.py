@@ -50,7 +50,7 @@ from ._committer import Barrier, Committer, Entry, barrier_waiter, reject
 from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
 from ._schedule import Maintainer, MaintenanceCounters
-from ._sources import Source, positions_in
+from ._sources import Source, committed_positions
 from ._upsert import CommitResult, commit_data, conform
 
 if TYPE_CHECKING:
@@ -267,12 +267,11 @@ class TableWriter(Actor):
             self._process = await CommitProcess.start(
                 self.identifier, factory, key_fields=self.key_fields, deduplicate=self.deduplicate
             )
-        snapshot = self.table.current_snapshot()
         self._committer = Committer(
             self.identifier, commit=self._commit_group, merge=self._merge_data, maintain=self._maintain,
             notify=loop_notifier(), on_failure=self._on_failure, max_rows=self.max_rows, max_delay=self.max_delay,
             min_interval=self.min_interval,
-            positions=positions_in(snapshot.summary.additional_properties if snapshot and snapshot.summary else None),
+            positions=committed_positions(self.table),
         )
         self._committer.start()
 

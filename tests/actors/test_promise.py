@@ -98,5 +98,8 @@ async def test_done_callbacks_run_once_when_resolved_after_the_waiters_wake() ->
     failed: Promise[int] = Promise()
     errors: list[BaseException] = []
     failed.add_done_callback(lambda p: errors.append(ValueError("seen")))
+    assert failed.exception() is None  # not resolved yet
     failed.set_exception(KeyError("x"))
     assert len(errors) == 1
+    assert isinstance(failed.exception(), KeyError)
+    assert promise.exception() is None  # succeeded

@@ -178,6 +178,6 @@ async def test_wait_table_on_a_stream_without_a_table_is_a_400_and_writes_nothin
             async with http.post("/ingest/Tableless?wait=table", data=orjson.dumps(events(2))) as resp:
                 assert resp.status == 400
                 assert (await resp.json())["error"] == (
-                    "stream 'Tableless' feeds no table from a durable log: wait='table' is not available; "
-                    "its table's lag is in /health and /metrics")
+                    "stream 'Tableless' feeds no table: wait='table' is not available; "
+                    "the default (wait='log') answers once the records are durable in the stream")
         assert rt.streams["Tableless"].statistics().published == 0
