@@ -11,6 +11,7 @@ from ._errors import AskCycle as AskCycle
 from ._errors import AskTimeout as AskTimeout
 from ._errors import MailboxFull as MailboxFull
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
+from ._errors import RestartRequested as RestartRequested
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import Overflow as Overflow
 from ._messages import ActorStatistics as ActorStatistics
@@ -45,6 +46,7 @@ __all__ = (
     "Promise",
     "Restart",
     "RestartLimitExceeded",
+    "RestartRequested",
     "Strategy",
     "Subscription",
     "Supervisor",

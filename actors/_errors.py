@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ("ActorError", "ActorStopped", "AskCycle", "AskTimeout", "MailboxFull", "RestartLimitExceeded")
+__all__ = (
+    "ActorError", "ActorStopped", "AskCycle", "AskTimeout", "MailboxFull", "RestartLimitExceeded", "RestartRequested",
+)
 
 
 class ActorError(Exception):
@@ -71,6 +73,19 @@ class AskCycle(ActorError):
             actor=actor,
         )
         self.chain = chain
+
+
+class RestartRequested(ActorError):
+    """The failure an actor takes when someone asked for it to restart (``ActorRef.restart``).
+
+    Attributes:
+        actor: path of the actor restarted.
+        reason: why, as the one who asked said it.
+    """
+
+    def __init__(self, actor: str, reason: str) -> None:
+        super().__init__(f"`{actor}` was asked to restart: {reason}", actor=actor)
+        self.reason = reason
 
 
 class RestartLimitExceeded(ActorError):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._deadletters import DeadLetter
 from ._delivery import FutureAsk, current_cell
-from ._errors import ActorStopped, AskTimeout, MailboxFull
+from ._errors import ActorStopped, AskTimeout, MailboxFull, RestartRequested
 from ._messages import ActorStatistics
 from ._promise import Expired
 
@@ -106,6 +106,20 @@ class ActorRef:
                 ``self.stop()`` inside the actor.
         """
         await self._cell.stop()
+
+    def restart(self, reason: str = "restart requested") -> None:
+        """Make the actor fail with :class:`RestartRequested` at its next message boundary, so its
+        supervisor restarts it by its strategy (as a crash: it counts towards ``max_restarts``,
+        and a ``one_for_all`` supervisor restarts the siblings too). Mailbox and ref are kept; the
+        message being handled finishes first. Never blocks.
+
+        Raises:
+            ActorStopped: the actor is stopped or stopping.
+        """
+        cell = self._cell
+        if cell.terminated.is_set() or cell.stop_requested:
+            raise ActorStopped(cell.path, "is stopped; only a running actor restarts")
+        cell.crash(RestartRequested(cell.path, reason))
 
     def statistics(self) -> ActorStatistics:
         """Return a frozen snapshot of this actor's counters."""

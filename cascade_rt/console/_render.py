@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -284,19 +285,24 @@ def assets(data: list[dict[str, Any]], *, actions: bool) -> str:
     return "".join(out) or '<p class="empty">No assets declared.</p>'
 
 
-def actors(data: dict[str, Any]) -> str:
+def actors(data: dict[str, Any], *, actions: bool = False) -> str:
     rows = []
     for a in data["actors"]:
         depth = min(int(a["depth"]), 8)
+        restart = (f'<button data-action="/admin/actors/restart?path={quote(str(a["path"]), safe="/")}" '
+                   f'data-confirm="Restart {e(a["path"])}?">Restart</button>'
+                   if actions and a["depth"] and a["state"] == "running" else "")
         rows.append(f'<tr class="{e(a["status"])}"><td class="d{depth}" data-value="{e(a["path"])}">'
                     f'{dot(a["status"])} {e(a["name"])}</td><td class="kind">{e(a["kind"])}</td><td>{e(a["state"])}</td>'
                     f'<td class="n">{a["mailbox_depth"]}</td><td class="n">{a["mailbox_capacity"]}</td>'
                     f'<td class="n">{a["mailbox_high_water"]}</td><td class="n">{num(a["processed"])}</td>'
                     f'<td class="n">{a["restarts"]}</td><td class="n">{a["failures"]}</td>'
-                    f'<td class="n">{a["dead_letters_total"]}</td><td class="n">{num(a["latency_ms"], 2)}</td></tr>')
-    return _table([("actor", "text"), ("kind", "text"), ("state", "text"), ("mailbox", "num"), ("capacity", "num"),
-                   ("high water", "num"), ("processed", "num"), ("restarts", "num"), ("failures", "num"),
-                   ("dead letters", "num"), ("latency ms", "num")], rows, cls="actors")
+                    f'<td class="n">{a["dead_letters_total"]}</td><td class="n">{num(a["latency_ms"], 2)}</td>'
+                    + (f'<td>{restart}</td>' if actions else "") + '</tr>')
+    headers = [("actor", "text"), ("kind", "text"), ("state", "text"), ("mailbox", "num"), ("capacity", "num"),
+               ("high water", "num"), ("processed", "num"), ("restarts", "num"), ("failures", "num"),
+               ("dead letters", "num"), ("latency ms", "num")]
+    return _table(headers + ([("", "text")] if actions else []), rows, cls="actors")
 
 
 def render_live(page: str, data: Any, *, actions: bool = False) -> str:
@@ -305,6 +311,8 @@ def render_live(page: str, data: Any, *, actions: bool = False) -> str:
         return dead_letters(data, actions=actions)
     if page == "assets":
         return assets(data["assets"], actions=actions)
+    if page == "actors":
+        return actors(data, actions=actions)
     renderer = {"overview": overview, "pipelines": pipelines, "tables": tables, "table": table_detail,
-                "streams": streams, "stream": stream_tail, "actors": actors}[page]
+                "streams": streams, "stream": stream_tail}[page]
     return str(renderer(data))

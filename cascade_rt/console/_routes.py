@@ -22,6 +22,8 @@ import anyio.to_thread
 import orjson
 from aiohttp import web
 
+import actors
+
 from ..ingest import JSON, error_response, json_errors
 from . import _collect
 from ._assets import assets as collect_assets
@@ -262,6 +264,22 @@ class Console:
             return error_response(400, str(exc))
         return _json({"runs": [r.to_dict() for r in results]})
 
+    async def restart_actor(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        path = request.query.get("path", "")
+        system = self.runtime.system
+        ref = system.lookup(path) if system is not None and path else None
+        if ref is None:
+            return error_response(404, f"no actor at {path!r} (paths are as on the actors page)")
+        if ref is system.root:
+            return error_response(400, "the root actor cannot restart; stop the runtime instead")
+        before = ref.statistics().restarts
+        try:
+            ref.restart("restart asked from the console")
+        except actors.ActorStopped as exc:
+            return error_response(409, str(exc))
+        return _json({"actor": ref.path, "restarts_before": before})
+
     async def login(self, request: web.Request) -> web.StreamResponse:
         state = self.state
         if not state.actions_enabled:
@@ -319,6 +337,7 @@ def add_console(app: web.Application, runtime: Any, *, admin_token: str | None =
     get("/console/static/{file}", json_errors(console.static))
     app.router.add_post("/admin/dead-letters/{queue}/groups/{group}/replay", json_errors(console.replay))
     app.router.add_post("/admin/assets/{name}/run", json_errors(console.run_asset))
+    app.router.add_post("/admin/actors/restart", json_errors(console.restart_actor))
     app.router.add_post("/console/login", json_errors(console.login))
     app.router.add_post("/console/logout", json_errors(console.logout))
     return console
@@ -352,5 +371,6 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/admin/assets/{name}/run": _op("Runs an asset now ({partition_date}) or a backfill ({start, end}); {branch}",
                                     post=True, params=("name",)),
     "/admin/actors/flat": _op("The supervision tree as rows, parents first, with depth"),
+    "/admin/actors/restart": _op("Restarts the actor at ?path= through its supervisor (as a crash would)", post=True),
     "/admin/events": _op("Server-Sent Events: a console page's live region (?page=, ?name=)"),
 }

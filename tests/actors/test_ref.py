@@ -16,6 +16,7 @@ from actors import (
     DeadLetter,
     Mailbox,
     MailboxFull,
+    RestartRequested,
 )
 
 pytestmark = pytest.mark.anyio
@@ -193,3 +194,27 @@ async def test_current_names_the_running_actor(system: ActorSystem) -> None:
     ref = await system.spawn(Who, name="who")
     assert await ref.ask("?") is ref
     assert ActorSystem.current() is None
+
+
+async def test_restart_gives_a_fresh_instance_keeping_the_mailbox_and_ref(system: ActorSystem) -> None:
+    ref = await system.spawn(Counter, name="restartable")
+    await ref.tell(7)
+    assert await ref.ask("get", timeout=5.0) == 7
+    ref.restart("stuck in a loop")
+    ref.tell_nowait(2)  # queued behind the restart: handled by the new instance
+    with anyio.fail_after(5):
+        while ref.statistics().restarts < 1:  # noqa: ASYNC110 - the supervisor restarts it on its own schedule
+            await anyio.sleep(0.01)
+    assert await ref.ask("get", timeout=5.0) == 2  # fresh state, same ref, the message kept
+    stats = ref.statistics()
+    assert stats.failures == 1
+    await ref.stop()
+    with pytest.raises(ActorStopped, match=r"actor `.*restartable` is stopped; only a running actor restarts"):
+        ref.restart()
+
+
+def test_restart_names_the_actor_and_reason_in_the_failure() -> None:
+    error = RestartRequested("app/x", "operator asked")
+    assert str(error) == "`app/x` was asked to restart: operator asked"
+    assert error.actor == "app/x"
+    assert error.reason == "operator asked"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import orjson
 import pytest
 
@@ -157,3 +158,46 @@ async def test_run_now_runs_an_asset_and_its_run_is_listed(
             assert (asset["cron"], asset["status"], asset["freshness"]["status"]) == ("0 6 * * *", "ok", "fresh")
             assert [r["rows_loaded"] for r in asset["runs"]] == [12]
             assert asset["next_run"].endswith("06:00:00+00:00")
+
+
+async def test_restart_restarts_an_actor_through_its_supervisor_and_ingest_goes_on(
+    app_registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASCADE_ADMIN_TOKEN", "t0ken")
+    admin = {"Authorization": "Bearer t0ken"}
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            async with http.get("/admin/actors/flat") as resp:
+                rows = (await resp.json())["actors"]
+            writer = next(r for r in rows if r["path"].endswith("/Orders/table"))
+            async with http.post(f"/admin/actors/restart?path={writer['path']}") as resp:
+                assert resp.status == 401  # an action: the token is needed
+            async with http.post(f"/admin/actors/restart?path={writer['path']}", headers=admin) as resp:
+                assert resp.status == 200, await resp.text()
+                assert await resp.json() == {"actor": writer["path"], "restarts_before": writer["restarts"]}
+            assert rt.system is not None
+            ref = rt.system.lookup(writer["path"])
+            assert ref is not None
+            for _ in range(100):
+                if ref.statistics().restarts > writer["restarts"]:
+                    break
+                await anyio.sleep(0.05)
+            assert ref.statistics().restarts == writer["restarts"] + 1
+            async with http.post("/ingest/Orders?wait=table", data=orjson.dumps(orders(3, 900))) as resp:
+                assert resp.status == 200, await resp.text()  # the restarted writer commits
+            async with http.post("/admin/actors/restart?path=app/nope", headers=admin) as resp:
+                assert resp.status == 404
+                assert (await resp.json())["error"] == "no actor at 'app/nope' (paths are as on the actors page)"
+            root = rows[0]["path"]
+            async with http.post(f"/admin/actors/restart?path={root}", headers=admin) as resp:
+                assert resp.status == 400
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", cookie_jar=aiohttp.CookieJar(unsafe=True)) as web_:
+            async with web_.post("/console/login", data={"token": "t0ken"}, allow_redirects=False) as resp:
+                assert resp.status == 303
+            async with web_.get("/admin/events?page=actors") as resp:
+                line = b""
+                while not line.startswith(b"data: "):
+                    line = await resp.content.readline()
+            html = orjson.loads(line[len(b"data: "):])["html"]
+            assert f'data-action="/admin/actors/restart?path={writer["path"]}"' in html  # signed in: a button
