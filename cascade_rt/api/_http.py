@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio.to_thread
@@ -59,10 +62,11 @@ class ApiHandler:
         except ParamsError as exc:
             return _error(400, str(exc), details=exc.errors)
         try:
-            if api.is_async:
-                result = await api.query_function(self.client, params)
-            else:
-                result = await anyio.to_thread.run_sync(api.query_function, self.client, params)
+            # In a worker thread, an async function on an event loop of its own: its
+            # ``client.query.execute`` calls are blocking (as in Moose), and must not stop the
+            # server's event loop (ingest, other requests) while DuckDB runs.
+            call = functools.partial(_run_coroutine, api.query_function) if api.is_async else api.query_function
+            result = await anyio.to_thread.run_sync(call, self.client, params)
         except ValueError as exc:  # the function refused its parameters
             if _is_sql_error(exc):
                 raise
@@ -131,3 +135,8 @@ def _default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def _run_coroutine(function: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
+    """Runs ``function(*args)`` to completion on a new asyncio event loop (in a worker thread)."""
+    return asyncio.run(function(*args))

@@ -163,3 +163,34 @@ async def test_a_query_on_an_unchanged_table_does_not_rescan_it(registry: Regist
         await rt.flush()
         assert client.query.execute(sql, {"t": table}) == [{"n": 11}]
         assert engine.scans == 2
+
+
+async def test_an_async_query_function_does_not_block_the_server(registry: Registry, home: Path) -> None:
+    import threading
+
+    import anyio
+
+    started, release = threading.Event(), threading.Event()
+
+    async def slow(client: MooseClient, params: Params) -> Any:
+        started.set()
+        release.wait(30)  # a long, blocking client.query.execute, as Moose's is
+        return client.query.execute("SELECT 'x' AS id, 1.0 AS amount")
+
+    Api[Params, Row]("slow", query_function=slow, registry=registry)
+    async with Runtime(home, registry=registry) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tg:
+            answers: list[Any] = []
+
+            async def ask() -> None:
+                async with http.get("/api/slow?customer=c") as resp:
+                    answers.append((resp.status, await resp.json()))
+
+            tg.start_soon(ask)
+            await anyio.to_thread.run_sync(started.wait, 30)
+            async with http.get("/health") as resp:  # answered while the query function blocks
+                assert resp.status == 200
+            assert answers == []
+            release.set()
+        assert answers == [(200, [{"id": "x", "amount": 1.0}])]
