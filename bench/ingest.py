@@ -411,7 +411,7 @@ class _Target:
         self._proc: Any = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._home: tempfile.TemporaryDirectory[str] | None = None
-        if name != "c":
+        if name not in ("c", "cc"):
             parent, child = ctx.Pipe()
             self._proc = ctx.Process(target=_server_main, args=(name, child), daemon=True)
             self._proc.start()
@@ -497,7 +497,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for name in args.targets:
             try:
-                targets.append(_Target(name, ctx, args.cascade_path, args.cascade_app, args.console))
+                targets.append(_Target(name, ctx, args.cascade_path, args.cascade_app,
+                                       args.console if name == "cc" else None))
             except _Skip as skip:
                 notes[name] = f"skipped: {skip}"
                 print(f"[{name}] skipped: {skip}", file=sys.stderr)
@@ -517,7 +518,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for target in targets:
             target.close()
     handler_us: dict[str, dict[str, float]] = {}
-    local = [t for t in args.targets if t != "c"]
+    local = [t for t in args.targets if t not in ("c", "cc")]
     if local:
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_handler_cost_main, args=(local, bodies, args.handler_seconds, child))
@@ -528,7 +529,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for kind, by_target in results.items():
         metric = "records_per_s" if kind.startswith("array_1000") else "requests_per_s"
         ratios[kind] = {}
-        for top, bottom in (("own", "b"), ("own", "a"), ("pool", "own"), ("c", "b"), ("c", "a")):
+        for top, bottom in (("own", "b"), ("own", "a"), ("pool", "own"), ("c", "b"), ("c", "a"), ("cc", "c")):
             if top in by_target and bottom in by_target and by_target[bottom][metric]:
                 ratios[kind][f"{top}/{bottom}"] = by_target[top][metric] / by_target[bottom][metric]
     return {
@@ -588,13 +589,18 @@ def main() -> None:
                         help="leave out the modest-concurrency cases (16 / 64 / 1 connections, aiohttp client)")
     parser.add_argument("--cascade-app", default="examples/bench_app.py", help="app file for `cascade-rt serve`")
     parser.add_argument("--console", default=None, metavar="PAGE",
-                        help="keep a console page (e.g. pipelines) open on target c with its live updates")
+                        help="add target cc: target c with a console page (e.g. pipelines) open, reading its "
+                             "live updates; the ratio cc/c is the console's cost")
     parser.add_argument("--cascade-path", default="/ingest/bench", help="ingest path served by that app")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(args.targets) - {"a", "b", "own", "pool", "c"}
     if unknown:
         parser.error(f"unknown target(s) {sorted(unknown)}; choose from a, b, own, pool, c")
+    if args.console:
+        if "c" not in args.targets:
+            parser.error("--console compares target c with and without the console open: include c in --targets")
+        args.targets.insert(args.targets.index("c") + 1, "cc")
     args.bodies = [b.strip() for b in args.bodies.split(",") if b.strip()]
     if not args.bodies or set(args.bodies) - {"array_1000", "single"}:
         parser.error(f"--bodies takes array_1000 and/or single, got {args.bodies}")
