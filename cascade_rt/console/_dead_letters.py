@@ -5,7 +5,8 @@ number that starts an ingest API's message, ``record 3 at $.value: ...``, is lef
 bad field makes one group). Replaying a group sends its records again through the ingest API
 (or into the stream) named by the source: those that pass are durable when the replay returns,
 those that fail again go back to the dead-letter queue as new letters. Replayed letters are
-hidden from the groups (the queue itself is a log and keeps them until its retention drops them).
+hidden from the groups, also after a restart (the queue itself is a log and keeps them until its
+retention drops them).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ async def replay_group(runtime: Any, state: ConsoleState, queue_name: str, gid: 
     if queue is None:
         known = ", ".join(sorted(runtime.dead_letter_queues)) or "none"
         raise ReplayError(f"no dead-letter queue named {queue_name!r}; known: {known}")
-    replayed = state.replayed.setdefault(queue_name, set())
+    replayed = state.replayed.get(queue_name) or set()
     letters = [
         letter for letter in queue.read()
         if letter_id(letter) not in replayed and group_id(letter.source, letter.error_type, letter.error_message) == gid
@@ -151,5 +152,5 @@ async def replay_group(runtime: Any, state: ConsoleState, queue_name: str, gid: 
             await endpoint.submit(batch)
         else:
             await runtime.streams[name].publish(batch)
-    replayed.update(letter_id(letter) for letter in letters)
+    await state.mark_replayed(queue_name, {letter_id(letter) for letter in letters})
     return {"replayed": len(good), "failed_again": failed, "into": f"{kind}:{name}", "group": gid}

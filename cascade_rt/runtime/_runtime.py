@@ -206,6 +206,8 @@ class Runtime:
                 await self._start_parts([p for p in parts if p is not None], sup)
         await start_loose("stream", "streams")
         self._wire_transforms()
+        for live in (*self.streams.values(), *self.dead_letter_queues.values()):
+            live.release_delivery()  # every transform and consumer is wired: deliver from here
         for api in self.registry.all("ingest_api"):
             self._add_endpoint(api)
 
@@ -226,6 +228,8 @@ class Runtime:
             self._require_system(), name=dlq.queue_name, parent=parent,
             retention_period=dlq.config.retention_period, backend=self.kafka,
             consume=self.role == "all",
+            log_dir=self.home / "streams" / dlq.queue_name if self.kafka is None else None,
+            log_max_bytes=self.log_max_bytes, hold_delivery=True,
         )
 
     async def _start_table(self, table: OlapTable[Any], parent: actors.ActorRef) -> None:
@@ -268,6 +272,7 @@ class Runtime:
             sink=destination, dlq=dlq, backend=self.kafka, consume=self.role == "all",
             log_dir=self.home / "streams" / stream.stream_name if self.kafka is None else None,
             log_max_bytes=self.log_max_bytes, committed=self._committed_reader(stream.destination),
+            hold_delivery=True,
         )
 
     def _committed_reader(self, destination: Any) -> Callable[[], Awaitable[dict[str, int]]] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import anyio
@@ -22,6 +22,7 @@ import pyarrow as pa
 import actors
 
 from ..ingest import Backpressure, Unavailable
+from ..stream import dead_letters_for
 from ..table import Flush, Maintain, Positions, Write
 
 log = logging.getLogger("cascade_rt.runtime")
@@ -157,19 +158,24 @@ class PipelineEndpoint:
         if self.dlq is None:
             return
         records = _split_records(body, fmt, len(errors))
-        source = f"ingest_api:{self.name}"
-        for record, error in zip(records, errors, strict=False):
-            await self.dlq.send([record], _error_text(error), source)
+        await self._dead_letter(zip(records, errors, strict=False))
 
     async def reject_records(self, records: Sequence[Any], errors: list[dict[str, Any]]) -> None:
         """The Python-caller form of :meth:`reject`: ``errors[k]["index"]`` indexes ``records``."""
         if self.dlq is None:
             return
-        source = f"ingest_api:{self.name}"
+        pairs = []
         for error in errors:
             index = error.get("index")
-            record = records[index] if isinstance(index, int) and 0 <= index < len(records) else None
-            await self.dlq.send([record], _error_text(error), source)
+            pairs.append((records[index] if isinstance(index, int) and 0 <= index < len(records) else None, error))
+        await self._dead_letter(pairs)
+
+    async def _dead_letter(self, pairs: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+        """One dead letter per ``(record, error)``, sent to the DLQ together."""
+        source = f"ingest_api:{self.name}"
+        letters = [letter for record, error in pairs
+                   for letter in dead_letters_for([record], _error_text(error), source)]
+        await self.dlq.send_letters(letters)
 
 
 def _error_text(error: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ crashes the actor, and its successor seeks to the table's positions again.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -104,8 +105,9 @@ class KafkaConsumerActor(actors.Actor):
     async def started(self) -> None:
         # Connecting happens in the first round, not here: a broker that is down when the stream
         # starts must not stop the runtime from starting; the round crashes and is retried
-        # with the supervisor's backoff instead.
-        self.ref.tell_nowait(_POLL)
+        # with the supervisor's backoff instead. The first round waits until the stream's
+        # transforms and consumers are wired (``Stream.when_released``), so none misses a record.
+        self.stream.when_released(functools.partial(self.ref.tell_nowait, _POLL))
 
     async def connect(self) -> AIOKafkaConsumer:
         """Create the topic if missing and join the stream's consumer group."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import actors
 
 from ._dead_letter import DeadLetterRecord, DeadLetterSchema, dead_letters_for
+from ._durable import DEFAULT_MAX_BYTES
 from ._kafka import KafkaBackend
 from ._stream import Stream
 from ._types import Sink
@@ -17,7 +19,8 @@ __all__ = ("DeadLetterQueue", "spawn_dead_letter_queue")
 
 
 class DeadLetterQueue(Stream):
-    """A stream of :class:`DeadLetterRecord` (in memory, or the Kafka topic ``<name>`` with JSON values).
+    """A stream of :class:`DeadLetterRecord`: on a durable log under ``log_dir`` (the runtime's
+    default: dead letters survive a restart), in memory, or the Kafka topic ``<name>`` with JSON values.
 
     Failing records are sent with :meth:`send`; consumers added with ``add_consumer`` receive each
     :class:`DeadLetterRecord`; :meth:`read` peeks at the retained ones. It has one partition and no
@@ -35,6 +38,9 @@ class DeadLetterQueue(Stream):
         consume: bool = True,
         max_log_records: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        log_dir: str | os.PathLike[str] | None = None,
+        log_max_bytes: int = DEFAULT_MAX_BYTES,
+        hold_delivery: bool = False,
     ) -> None:
         super().__init__(
             name,
@@ -46,6 +52,9 @@ class DeadLetterQueue(Stream):
             consume=consume,
             max_log_records=max_log_records,
             clock=clock,
+            log_dir=log_dir,
+            log_max_bytes=log_max_bytes,
+            hold_delivery=hold_delivery,
         )
 
     async def send(
@@ -63,9 +72,13 @@ class DeadLetterQueue(Stream):
         once the dead letters are published (memory: delivered to consumers; Kafka: acknowledged).
         """
         letters = dead_letters_for(records, error, source, error_type=error_type)
+        await self.send_letters(letters)
+        return letters
+
+    async def send_letters(self, letters: Sequence[DeadLetterRecord]) -> None:
+        """Publish ready-made dead letters together (one log entry: one sync for them all)."""
         if letters:
             await self.publish(self.schema.decode_records(letters))
-        return letters
 
     def read(self, limit: int | None = None) -> list[DeadLetterRecord]:
         """The retained dead letters, oldest first (the newest ``limit`` of them)."""

@@ -168,6 +168,7 @@ class DurableLog:
         self._fd = os.open(newest.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._end = self._synced = newest.end
         self._bytes = sum(s.size for s in self._segments)
+        self._warm_cache()
         self._notify = notify
         self._thread = threading.Thread(target=self._sync_loop, name=f"log sync of {self.name}", daemon=True)
         self._thread.start()
@@ -190,6 +191,17 @@ class DurableLog:
                 f.truncate(found.valid_bytes)
                 os.fsync(f.fileno())
         segment.size = found.valid_bytes
+
+    def _warm_cache(self) -> None:
+        """Load the newest records on disk (up to ``cache_records``) into memory: after a restart,
+        peeks (``tail``) see what the log retains, and readers near the end read no files."""
+        start = max(self.start, self._synced - self.cache_records)
+        for segment in self._segments:
+            if segment.end <= start or segment.size == 0:
+                continue
+            for info, batch in read_entries(segment.path, segment.base, start):
+                self._cache.append((info.offset, batch, info.timestamp))
+                self._cached += batch.num_rows
 
     def _start_segment(self, base: int) -> None:
         path = self.directory / segment_name(base)
@@ -397,7 +409,8 @@ class DurableLog:
         return out
 
     def tail(self, limit: int | None = None) -> list[pa.RecordBatch]:
-        """The newest records in memory, oldest first (at most ``limit``), for peeking."""
+        """The newest records in memory (also after a restart: the newest ``cache_records`` on
+        disk are loaded when the log opens), oldest first (at most ``limit``), for peeking."""
         batches = [batch for _, batch, _ in self._cache]
         return batches if limit is None else newest(batches, limit)
 

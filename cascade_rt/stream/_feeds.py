@@ -238,12 +238,14 @@ class DeliveryFeed(_Feed):
         self.position = max(saved if saved is not None else start, start)
         self.progress.advance(self.position)
         self.stream.durable_listen("delivery", self.wake)
-        self.wake()
+        self.stream.when_released(self.wake)
 
     async def receive(self, message: Any) -> None:
         if message != PUMP:
             return
         self._queued = False
+        if self.stream.delivery_held:  # its transforms and consumers are not wired yet
+            return
         while True:
             entries = await self._entries(self.position)
             if not entries:

@@ -107,6 +107,7 @@ class Stream:
         log_max_bytes: int = DEFAULT_MAX_BYTES,
         feed_window: int = 200_000,
         committed: Callable[[], Awaitable[dict[str, int]]] | None = None,
+        hold_delivery: bool = False,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a stream needs a non-empty name, got {name!r}")
@@ -155,6 +156,10 @@ class Stream:
         # On Kafka, how far the table has committed each partition: advanced by this process's
         # consumer as its writes commit, or (a worker that only publishes) read with ``committed``.
         self.partition_progress: dict[int, Progress] = {}
+        # Delivery to transforms and consumers waits for ``release_delivery`` when held (the
+        # runtime wires them after the streams start: records delivered before would skip them).
+        self.delivery_held = hold_delivery
+        self._on_release: list[Callable[[], object]] = []
         self._committed = committed if backend is not None and not self._feeds_sink else None
 
     def __repr__(self) -> str:
@@ -342,6 +347,23 @@ class Stream:
         if wait == "table" and self.table_progress is None and not (self._feeds_sink or self._committed):
             raise ValueError(f"stream {self.name!r} feeds no table: wait='table' is not available; "
                              "the default (wait='log') answers once the records are durable in the stream")
+
+    def when_released(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once delivery may run: now, or at :meth:`release_delivery`."""
+        if self.delivery_held:
+            self._on_release.append(callback)
+        else:
+            callback()
+
+    def release_delivery(self) -> None:
+        """Let the delivery feed and the Kafka consumer run (their transforms and consumers are wired)."""
+        self.delivery_held = False
+        callbacks, self._on_release = self._on_release, []
+        for callback in callbacks:
+            try:
+                callback()
+            except (actors.MailboxFull, actors.ActorStopped):
+                pass  # a feed that is stopping (or already woken) needs no wake
 
     def kafka_progress(self, partition: int) -> Progress:
         """How far the table has committed ``partition`` of the stream's topic."""

@@ -201,3 +201,34 @@ async def test_restart_restarts_an_actor_through_its_supervisor_and_ingest_goes_
                     line = await resp.content.readline()
             html = orjson.loads(line[len(b"data: "):])["html"]
             assert f'data-action="/admin/actors/restart?path={writer["path"]}"' in html  # signed in: a button
+
+
+async def test_dead_letters_and_what_was_replayed_survive_a_restart(
+    app_registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASCADE_ADMIN_TOKEN", "t0ken")
+    admin = {"Authorization": "Bearer t0ken"}
+
+    async def pending(http: aiohttp.ClientSession) -> dict[str, Any]:
+        async with http.get("/admin/dead-letters") as resp:
+            return next(q for q in (await resp.json())["queues"] if q["name"] == "OrdersDeadLetterQueue")
+
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            await _bad_order(http)
+            await _bad_order(http)
+            assert (await pending(http))["pending"] == 2
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            queue = await pending(http)
+            assert queue["pending"] == 2  # the queue is a log on disk: the letters are still there
+            url = f"/admin/dead-letters/OrdersDeadLetterQueue/groups/{queue['groups'][0]['id']}/replay"
+            async with http.post(url, headers=admin) as resp:
+                assert (await resp.json())["failed_again"] == 2
+            assert (await pending(http))["pending"] == 2  # the two new letters of the failed replay
+    async with Runtime(home, registry=app_registry, commit_interval=0.05) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            assert (await pending(http))["pending"] == 2  # the replayed ones stay hidden

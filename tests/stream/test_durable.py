@@ -63,12 +63,19 @@ async def test_appends_complete_once_synced_and_read_back_from_any_position(tmp_
     reopened = open_log(tmp_path / "log")
     try:
         assert (reopened.start, reopened.end, reopened.synced) == (0, 20, 20)
-        assert ids(reopened.read(18, 10)) == [9, 109]  # from the files: nothing cached after a restart
+        assert ids(reopened.read(18, 10)) == [9, 109]
+        assert ids([(0, b) for b in reopened.tail()]) == [x for i in range(10) for x in (i, i + 100)]
         _, promise = reopened.append(batch(42))
         with anyio.fail_after(10):
             assert await promise.wait() == 21
     finally:
         reopened.close()
+    small = open_log(tmp_path / "log", cache_records=5)  # loads the newest records only
+    try:
+        assert ids([(0, b) for b in small.tail()]) == [8, 108, 9, 109, 42]  # offsets 16..20
+        assert ids(small.read(0, 4)) == [0, 100, 1, 101]  # the rest from the files
+    finally:
+        small.close()
 
 
 @pytest.mark.parametrize("cut", [1, HEADER.size - 1, HEADER.size + 3, -1])
