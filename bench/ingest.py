@@ -411,6 +411,7 @@ class _Target:
         self._proc: Any = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._home: tempfile.TemporaryDirectory[str] | None = None
+        self.home: str | None = None
         if name not in ("c", "cc"):
             parent, child = ctx.Pipe()
             self._proc = ctx.Process(target=_server_main, args=(name, child), daemon=True)
@@ -427,6 +428,7 @@ class _Target:
             raise _Skip(f"{cascade_app} does not exist yet")
         self.port = _free_port()
         self._home = tempfile.TemporaryDirectory(prefix="cascade-bench-")
+        self.home = self._home.name
         env = {**os.environ, "CASCADE_HOME": self._home.name}
         self._popen = subprocess.Popen(
             [sys.executable, "-m", "cascade_rt.cli", "serve", str(app), "--port", str(self.port)],
@@ -472,8 +474,22 @@ def _measure(ctx: Any, args: argparse.Namespace, target: _Target, body: bytes, c
     )
     client.start()
     result: dict[str, Any] = parent.recv()
+    ended = time.time()  # the client has just finished its measured seconds
     client.join(10)
+    if target.home is not None:
+        result["table_commits_per_s"] = _commits_per_s(target.home, ended - args.duration, ended)
     return result
+
+
+def _commits_per_s(home: str, start: float, end: float) -> float:
+    """Appends the table of ``cascade-rt serve`` committed per second between ``start`` and ``end``
+    (its snapshots' times; maintenance snapshots are not counted)."""
+    from cascade_rt.table import open_catalog
+
+    table = open_catalog(home).load_table("default.bench")
+    times = [s.timestamp_ms / 1000 for s in table.snapshots()
+             if s.summary is not None and s.summary.operation.value != "replace"]
+    return sum(start <= t <= end for t in times) / max(end - start, 1e-9)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -551,13 +567,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def print_table(report: dict[str, Any]) -> None:
     config = report["config"]
     print(f"ingest benchmark — client {config['client']}, best of {config['rounds']} runs of {config['duration_s']} s")
-    header = f"{'body':<15} {'target':<6} {'records/s':>12} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    header = (f"{'body':<15} {'target':<6} {'records/s':>12} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'errors':>6} {'commits/s':>9}")
     print(header)
     print("-" * len(header))
     for kind, by_target in report["results"].items():
         for name, r in by_target.items():
             print(f"{kind:<15} {name:<6} {r['records_per_s']:>12,.0f} {r['requests_per_s']:>11,.0f} "
-                  f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6}")
+                  f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6} "
+                  f"{'' if 'table_commits_per_s' not in r else format(r['table_commits_per_s'], '.2f'):>9}")
     for kind, ratios in report["ratios"].items():
         metric = "records/s" if kind.startswith("array_1000") else "requests/s"
         shown = ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items())
