@@ -96,7 +96,8 @@ class DryRunTransaction(CachedTransaction):
                     if manifest.added_snapshot_id != snapshot.snapshot_id:
                         continue
                     paths.extend(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io)
-                                 if entry.status == ManifestEntryStatus.ADDED)
+                                 if entry.status == ManifestEntryStatus.ADDED
+                                 and entry.snapshot_id == snapshot.snapshot_id)
                     paths.append(manifest.manifest_path)
                 paths.append(snapshot.manifest_list)
                 for path in paths:
