@@ -116,7 +116,8 @@ class Poison:
     def message(self, table: str) -> str:
         """Why the rows were set aside, naming ``table`` (and the column, when known)."""
         where = f"table {table}" + (f", column {self.column!r}" if self.column is not None else "")
-        return f"{where}: the commit failed because of this record, so it was left out: {type(self.error).__name__}: {self.error}"
+        return (f"{where}: a commit failed because of this record; it was left out and the rest committed "
+                f"({type(self.error).__name__}: {self.error})")
 
 
 Piece = tuple[int, int, int]

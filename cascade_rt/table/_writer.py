@@ -47,6 +47,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 import msgspec
+import orjson
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.schema import Schema
@@ -70,6 +71,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cascade_rt.table")
 
+
+LOGGED_RECORDS = 10
+"""Poison records a writer without dead-letter queue logs of each set (as JSON), before it drops them."""
 
 BACKLOG_GROUPS = 2
 """Groups of ``max_rows`` rows a writer lets wait for commits (one committing, one gathering)
@@ -209,7 +213,8 @@ class TableWriter(Actor):
             ``DeadLetterQueue`` (anything with its async ``send``), or a callable taking the same
             arguments, plain or async; each record with ``source`` ``"<identifier>.commit"``, the
             error's message and type. The commit of the other rows waits until they are sent.
-            None: they are logged (logger ``cascade_rt.table``) and counted, and dropped.
+            None: they are logged (logger ``cascade_rt.table``, the first ``LOGGED_RECORDS`` of each
+            set as JSON) and counted, and dropped.
 
     Raises:
         ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
@@ -447,10 +452,14 @@ class TableWriter(Actor):
         took them (the commit of the others follows); logs them when there is no target."""
         source = f"{self.identifier}.commit"
         for item in poison:
-            logger.warning("table %s: %d row(s) left out of a commit that failed because of them%s: %s",
-                           self.identifier, len(item.rows),
-                           "" if self.dead_letter is not None else " (no dead-letter queue: dropped)",
-                           item.message(self.identifier))
+            if self.dead_letter is not None:
+                logger.warning("%d record(s) sent to the dead-letter queue: %s", len(item.rows),
+                               item.message(self.identifier))
+            else:  # the log is all that is left of them
+                records = orjson.dumps([msgspec.to_builtins(row) for row in item.data.slice(0, LOGGED_RECORDS).to_pylist()])
+                logger.error("%d record(s) dropped (no dead-letter queue): %s; records: %s%s", len(item.rows),
+                             item.message(self.identifier), records.decode(),
+                             f" (the first {LOGGED_RECORDS})" if len(item.rows) > LOGGED_RECORDS else "")
         if self.dead_letter is None or not poison:
             return
         if self._token is None:  # pragma: no cover - started() sets it before any commit

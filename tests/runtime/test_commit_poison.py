@@ -88,6 +88,6 @@ async def test_a_poison_record_goes_to_the_dlq_alone_and_every_request_is_answer
     assert letter.original_record["value"] == -1.0
     assert letter.source == "default.Readings.commit"
     assert letter.error_type == "UnicodeEncodeError"
-    assert "table default.Readings, column 'id': the commit failed because of this record" in letter.error_message
+    assert "table default.Readings, column 'id': a commit failed because of this record" in letter.error_message
     assert stats.poison_rows == 1
     assert stats.failed_commits == 0

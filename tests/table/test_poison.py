@@ -279,8 +279,8 @@ async def test_one_poison_row_goes_to_the_dlq_alone_and_the_group_commits_once(
     assert letter.source == "default.t.commit"
     assert letter.error_type == "UnicodeEncodeError"
     assert letter.error_message.startswith(
-        "table default.t, column 'name': the commit failed because of this record, so it was left out: "
-        "UnicodeEncodeError: ")
+        "table default.t, column 'name': a commit failed because of this record; it was left out and the rest "
+        "committed (UnicodeEncodeError: ")
 
 
 @pytest.mark.anyio
@@ -333,8 +333,11 @@ async def test_without_a_dead_letter_queue_the_poison_row_is_logged_and_counted(
             assert (await ref.ask(Stats())).poison_rows == 1
     assert _ids(home) == [1, 2, 11]
     (record,) = [r for r in caplog.records if r.name == "cascade_rt.table"]
-    assert "table default.t: 1 row(s) left out of a commit that failed because of them (no dead-letter queue: " \
-           "dropped): table default.t, column 'name'" in record.getMessage()
+    assert record.levelno == logging.ERROR
+    message = record.getMessage()
+    assert message.startswith("1 record(s) dropped (no dead-letter queue): table default.t, column 'name': "
+                              "a commit failed because of this record")
+    assert message.endswith('; records: [{"id":10,"name":"' + POISON + '","value":10.0}]')
 
 
 @pytest.mark.anyio
