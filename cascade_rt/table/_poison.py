@@ -22,6 +22,14 @@ The search, for the rows ``R`` of one branch whose commit failed:
    until it passes, at most ``MAX_ROUNDS`` times.
 
 For a single poison row, the column is found the same way, by blanking halves of its columns.
+
+What it costs: a few dozen dry runs (log2 of the writes, then of the rows, twice, plus the
+control, the column and the final check), each a commit without the catalog's part; a dry run
+that passes deletes its files, one that fails leaves them to the orphan cleanup, as a failed
+commit does. Limits: the verdict goes by the error's kind, so an Arrow error raised while an
+upsert reads one of the table's own files (a corrupt file) counts as about the data, and the
+rows whose keys lead to that file are the ones set aside; and rows that fail only together are
+set aside together.
 """
 
 from __future__ import annotations
