@@ -341,16 +341,17 @@ async def test_without_a_dead_letter_queue_the_poison_row_is_logged_and_counted(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "commit-process"])
 async def test_a_failure_that_is_not_about_the_data_fails_the_commit_and_restarts_the_writer(
-    home: Path, schema: Schema, rows: Rows, unfixed_bounds: None
+    home: Path, schema: Schema, rows: Rows, unfixed_bounds: None, process: bool
 ) -> None:
     table = ensure_table(open_catalog(home), "default.t", schema)
     data_dir = Path(table.location().removeprefix("file://")) / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    with anyio.fail_after(60):
+    with anyio.fail_after(120):
         async with ActorSystem("t", backoff=Backoff(initial=0.01, maximum=0.05)) as system:
             dlq = await spawn_dead_letter_queue(system, name="dlq")
-            ref = await system.spawn(TableWriter, name="w", dead_letter=dlq, **_opts(home, schema, False))
+            ref = await system.spawn(TableWriter, name="w", dead_letter=dlq, **_opts(home, schema, process))
             first = Promise[CommitResult]()
             await ref.tell(Write(rows([1]), first))
             await ref.ask(Flush())
