@@ -254,6 +254,8 @@ class Runtime:
             min_interval=None if self._fed_from_log(table) else cfg.min_commit_interval,
             commit_process=self.commit_process,
             maintenance_counters=self.maintenance_counters,
+            # The rows that make a commit fail go to the pipeline's dead-letter queue, if any.
+            dead_letter=self._dlq_for(table),
         )
         self.tables[table.table_name] = TableSink(table.table_name, writer, identifier=identifier,
                                                   catalog=self.catalog)

@@ -72,7 +72,8 @@ class CommitProcess:
     Use ``await CommitProcess.start(...)``. :meth:`commit` and :meth:`merge` block until the
     process replied, so the writer calls them from its committer thread (see ``_committer``), one
     at a time; they raise :class:`CommitProcessError` once the process is gone, and re-raise an
-    exception the commit raised there (a pyiceberg ``CommitFailedException``, say).
+    exception the commit raised there (a pyiceberg ``CommitFailedException``, say), carrying
+    the process's verdict on whether it was about the data (``_poison.is_data_error``).
 
     The pipes are the process's own and non-blocking on this side; a call waits for them with
     ``select``, so :meth:`aclose` can close them under a call that waits forever.
@@ -132,9 +133,15 @@ class CommitProcess:
         replying. Blocking."""
         # One table of one chunk per branch: a pickle of hundreds of small batches costs more
         # than the copy that joins them.
-        joined = {branch: [_one_chunk(parts)] for branch, parts in batches.items()}
+        joined = {branch: [_one_chunk(parts)] if parts else [] for branch, parts in batches.items()}
         result: dict[str, CommitResult] = self.call("commit", joined, properties or {})
         return result
+
+    def probe(self, batches: dict[str, list[pa.Table]], properties: dict[str, str] | None = None) -> None:
+        """A dry run of :meth:`commit` there: raises what it would raise, commits nothing
+        (see ``_poison``). Blocking."""
+        joined = {branch: [_one_chunk(parts)] if parts else [] for branch, parts in batches.items()}
+        self.call("probe", joined, properties or {})
 
     def merge(self, data: pa.Table | pa.RecordBatch, keys: Sequence[str], branch: str,
               properties: dict[str, str] | None = None) -> CommitResult:

@@ -9,8 +9,11 @@ neither: the writer actor sends each commit's Arrow data and waits for the resul
     python -c "from cascade_rt.table._commit_worker import main; main()"
 
 The protocol is one request at a time over standard input and output, each message a big-endian
-8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``merge``), a
-reply ``(True, value, counters)`` or ``(False, exception, counters)``. The first request must be
+8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``probe``,
+``merge``, ...), a reply ``(True, value, counters)`` or ``(False, exception, counters)``. An
+exception carries whether it was about the data (``_poison.mark_data_error``), judged here where
+its cause is still attached; one that does not pickle travels as a ``RuntimeError`` of its text,
+with that verdict. The first request must be
 ``"open"``. End of input ends the process; so does the writer's process ending, since it owns
 the pipe. Anything the commits print goes to standard error: standard output carries only
 replies.
@@ -31,6 +34,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from ._group import commit_buffered
+from ._poison import is_data_error, mark_data_error
 from ._schedule import Maintainer, MaintenanceCounters
 from ._upsert import CommitResult, commit_data
 
@@ -61,6 +65,11 @@ class _Worker:
                                   properties=properties)
         self.pending += len(results)
         return results
+
+    def probe(self, batches: dict[str, list[pa.Table]], properties: dict[str, str] | None = None) -> None:
+        """A dry run of :meth:`commit`: raises what it would raise, commits nothing."""
+        commit_buffered(self.table, batches, self.keys, deduplicate=self.deduplicate, properties=properties,
+                        dry_run=True)
 
     def merge(self, data: pa.Table, keys: Sequence[str], branch: str, properties: dict[str, str] | None = None,
               ) -> CommitResult:
@@ -105,10 +114,12 @@ def encode_message(value: Any) -> bytes:
 
 def _reply_error(exc: BaseException, worker: _Worker | None) -> bytes:
     counters = worker.counters() if worker is not None else MaintenanceCounters()
+    verdict = is_data_error(exc)
     try:
-        return encode_message((False, exc, counters))
+        return encode_message((False, mark_data_error(exc, verdict), counters))
     except Exception:  # an exception that does not pickle travels as its text
-        return encode_message((False, RuntimeError(f"{type(exc).__name__}: {exc}"), counters))
+        text = mark_data_error(RuntimeError(f"{type(exc).__name__}: {exc}"), verdict)
+        return encode_message((False, text, counters))
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
@@ -131,7 +142,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 value: Any = None
             elif worker is None:
                 raise RuntimeError(f"commit process: {operation!r} before 'open'")
-            elif operation in ("commit", "merge", "compact", "remove_orphans"):
+            elif operation in ("commit", "probe", "merge", "compact", "remove_orphans"):
                 value = getattr(worker, operation)(*args)
             else:
                 raise RuntimeError(f"commit process: no operation {operation!r}")

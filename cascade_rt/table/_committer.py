@@ -14,9 +14,18 @@ the queue as soon as the actor reads them, and the actor goes on reading while a
 The thread holds the GIL only to gather and hand over: the commit runs in the commit process, or
 in pyiceberg here.
 
-A commit that raises fails the promises of its writes (and of a flush or merge waiting behind
-it), and the committer stops: ``failure`` holds the exception, the writer's ``on_failure`` gets it
-on the event loop, and ``leftovers()`` returns the writes that were queued but never tried.
+Each branch of a group is one commit (main's first when it came first). A commit that fails
+because of the rows it holds (``_poison.is_data_error``) is saved, when the writer gave a
+``probe``: the rows that make it fail are found by dry runs (``_poison.set_aside``), handed to
+``dead_letter`` (which returns once they are delivered), and the other rows committed in one
+commit; every write's promise then gets that commit's result, and the stream positions of the
+group are committed as if no row had been set aside (in a snapshot that adds no data when none
+was left), so a feed does not read the poison records again.
+
+Any other failure (or a data error that no rows can be blamed for) fails the promises of every
+write of the group (and of a flush or merge waiting behind it), and the committer stops:
+``failure`` holds the exception, the writer's ``on_failure`` gets it on the event loop, and
+``leftovers()`` returns the writes that were queued but never tried.
 """
 
 from __future__ import annotations
@@ -30,10 +39,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.table.refs import MAIN_BRANCH
 
 from actors import Promise
 
 from .._threads import Notify
+from ._poison import Poison, is_data_error, set_aside
 from ._sources import Source, SourceGap, admit, source_properties
 from ._upsert import CommitResult
 
@@ -114,6 +125,10 @@ class Committer:
         max_rows, max_delay, min_interval: The writer's group-commit rules (``commit_deadline``).
         positions: The stream positions the table has committed (see ``_sources``): writes with
             a ``source`` are admitted against them, and every commit to main records them.
+        probe: Dry-runs one group commit (blocking), arguments as ``commit``'s: raises what the
+            commit would raise, commits nothing. None: a failed commit is never saved.
+        dead_letter: Takes the rows set aside from a failed commit (blocking, until they are
+            delivered; raising fails the commit as any other failure).
     """
 
     def __init__(
@@ -129,8 +144,12 @@ class Committer:
         max_delay: float,
         min_interval: float | None,
         positions: dict[str, int] | None = None,
+        probe: Callable[[dict[str, list[pa.Table]], dict[str, str]], object] | None = None,
+        dead_letter: Callable[[list[Poison]], None] | None = None,
     ) -> None:
         self.positions: dict[str, int] = dict(positions or {})
+        self._probe = probe
+        self._dead_letter = dead_letter
         self._commit = commit
         self._merge = merge
         self._maintain = maintain
@@ -148,6 +167,7 @@ class Committer:
         self.commits = 0
         self.failed_commits = 0
         self.rows_committed = 0
+        self.poison_rows = 0
         self.last_commit_seconds = 0.0
         self._put_rows = self._put_writes = 0
         self._done_rows = self._done_writes = 0
@@ -229,14 +249,14 @@ class Committer:
             gaps = [(entry, SourceGap(self.name, entry.source, have)) for entry, have in admitted.gaps]
             self._notify(functools.partial(_settle_admitted, admitted.duplicates, gaps))
         kept: list[Entry] = admitted.kept
-        batches: dict[str, list[pa.Table]] = {}
+        branches: dict[str, list[Entry]] = {}
         for entry in kept:
-            batches.setdefault(entry.branch, []).append(entry.data)
+            branches.setdefault(entry.branch, []).append(entry)
         positions = {**self.positions, **admitted.advanced}
         began = time.perf_counter()
         self._last_start = time.monotonic()
         try:
-            results = self._commit(batches, source_properties(positions)) if batches else {}
+            results = self._commit_branches(branches, source_properties(positions))
         except BaseException as exc:
             self._stop_on(exc, functools.partial(reject, kept, barrier, exc))
             return False, None
@@ -250,6 +270,43 @@ class Committer:
         if results:
             self._maintain(len(results))
         return True, (list(results.values())[-1] if results else None)
+
+    def _commit_branches(self, branches: dict[str, list[Entry]], properties: dict[str, str]) -> dict[str, CommitResult]:
+        """One commit per branch, in order; a commit that fails because of its rows is saved
+        (:meth:`_salvage`). Raises what fails the group."""
+        results: dict[str, CommitResult] = {}
+        for branch, entries in branches.items():
+            try:
+                results[branch] = self._commit({branch: [entry.data for entry in entries]}, properties)[branch]
+            except Exception as exc:
+                if self._probe is None or not is_data_error(exc):
+                    raise
+                results[branch] = self._salvage(self._probe, branch, entries, properties, exc)
+        return results
+
+    def _salvage(self, probe: Callable[[dict[str, list[pa.Table]], dict[str, str]], object], branch: str,
+                 entries: list[Entry], properties: dict[str, str], error: BaseException) -> CommitResult:
+        """Commits the rows of ``entries`` that do not make the commit fail, once, after handing
+        those that do to ``dead_letter``. Raises ``error`` when no rows can be blamed for it."""
+
+        def trial(tables: list[pa.Table]) -> BaseException | None:
+            try:
+                probe({branch: tables}, properties)
+            except Exception as exc:
+                if is_data_error(exc):
+                    return exc
+                raise
+            return None
+
+        rest, poison = set_aside([entry.data for entry in entries], trial, error)
+        if self._dead_letter is not None:
+            self._dead_letter(poison)
+        self.poison_rows += sum(len(p.rows) for p in poison)
+        left = [table for table in rest if table.num_rows]
+        if not left and not (branch == MAIN_BRANCH and any(entry.source is not None for entry in entries)):
+            return CommitResult(None, 0, 0, 0)  # nothing to commit, no position to record
+        # An empty list commits main's positions alone (see ``_group.commit_buffered``).
+        return self._commit({branch: left}, properties)[branch]
 
     def _barrier(self, barrier: Barrier, last: CommitResult | None) -> bool:
         """Runs a barrier that found nothing left to commit; False when the committer stops."""

@@ -10,9 +10,11 @@ pyiceberg mutates; :func:`apply_updates` is the same function without it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
-from pyiceberg.table import Transaction
+from pyiceberg.manifest import ManifestEntryStatus
+from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import (
     TableUpdate,
@@ -22,7 +24,7 @@ from pyiceberg.table.update import (
 )
 from pyiceberg.utils.datetime import datetime_to_millis
 
-__all__ = ("CachedTransaction", "apply_updates")
+__all__ = ("CachedTransaction", "DryRunTransaction", "apply_updates", "transaction")
 
 
 def apply_updates(
@@ -74,3 +76,37 @@ class CachedTransaction(Transaction):
         if cached is None or cached[0] is not base or cached[1] is not updates:
             cached = self._cached = (base, updates, apply_updates(base, updates))
         return cached[2]
+
+
+class DryRunTransaction(CachedTransaction):
+    """A transaction that stages its updates (writing data files and manifests as a commit
+    does, so it raises what that commit would raise) and then, instead of committing them,
+    deletes the files its snapshots added. The table is left as it was; a file it cannot
+    delete is an orphan, removed by the next orphan cleanup."""
+
+    def commit_transaction(self) -> Table:
+        io = self._table.io
+        for update in self._updates:
+            snapshot = getattr(update, "snapshot", None)
+            if snapshot is None:
+                continue
+            with contextlib.suppress(Exception):  # cleanup only: the dry run itself succeeded
+                paths: list[str] = []
+                for manifest in snapshot.manifests(io):
+                    if manifest.added_snapshot_id != snapshot.snapshot_id:
+                        continue
+                    paths.extend(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io)
+                                 if entry.status == ManifestEntryStatus.ADDED
+                                 and entry.snapshot_id == snapshot.snapshot_id)
+                    paths.append(manifest.manifest_path)
+                paths.append(snapshot.manifest_list)
+                for path in paths:
+                    io.delete(path)
+        self._updates = ()
+        self._requirements = ()
+        return self._table
+
+
+def transaction(table: Table, *, dry_run: bool = False) -> CachedTransaction:
+    """A :class:`CachedTransaction` on ``table``, or a :class:`DryRunTransaction` with ``dry_run``."""
+    return DryRunTransaction(table) if dry_run else CachedTransaction(table)

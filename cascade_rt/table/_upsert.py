@@ -40,7 +40,7 @@ from ._deletes import (
     write_position_deletes,
 )
 from ._merge import Touched, find_touched, max_deleted_fraction, read_file, rewrite_wanted, upsert_mode
-from ._metadata import CachedTransaction
+from ._metadata import CachedTransaction, transaction
 
 _POS = "__cascade_pos"
 _SPLIT_ROWS = 250_000  # below this, one file per piece: splitting costs more than it saves
@@ -280,11 +280,12 @@ def _head(table: Table, branch: str) -> int | None:
 
 
 def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str = MAIN_BRANCH,
-                  properties: dict[str, str] = EMPTY_DICT) -> CommitResult:
+                  properties: dict[str, str] = EMPTY_DICT, dry_run: bool = False) -> CommitResult:
     """Append ``data`` (cast to the table schema) to ``branch`` in one commit.
 
     ``properties`` go into the snapshot's summary. A branch other than main is created from
-    main's head when missing. Blocking.
+    main's head when missing. ``dry_run`` does everything but the catalog commit (and deletes
+    the files it wrote): it raises what the commit would raise, and commits nothing. Blocking.
     """
     data = conform(data, table, exact=False)
     if branch != MAIN_BRANCH:
@@ -294,7 +295,7 @@ def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str 
     # One chunk per column: pyiceberg projects every record batch to the file schema in Python
     # (≈ 0.3 ms each), and a group commit of small writes holds one batch per write.
     data = data.combine_chunks()
-    with CachedTransaction(table) as tx:
+    with transaction(table, dry_run=dry_run) as tx:
         # ``tx.append`` without its schema check (≈ 1 ms a commit): ``conform`` made ``data`` fit.
         with tx._append_snapshot_producer(properties, branch=branch) as append:
             for written in write_data_files(table, tx.table_metadata, [data], append.commit_uuid):
@@ -303,12 +304,13 @@ def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str 
 
 
 def commit_data(table: Table, data: pa.Table | pa.RecordBatch, keys: Sequence[str], *,
-                branch: str = MAIN_BRANCH, properties: dict[str, str] = EMPTY_DICT) -> CommitResult:
+                branch: str = MAIN_BRANCH, properties: dict[str, str] = EMPTY_DICT,
+                dry_run: bool = False) -> CommitResult:
     """Upsert ``data`` on ``keys``, or append it when ``keys`` is empty (one commit, whose summary
-    gets ``properties``). Blocking."""
+    gets ``properties``; none with ``dry_run``, see :func:`commit_append`). Blocking."""
     if keys:
-        return commit_upsert(table, data, keys, branch=branch, properties=properties)
-    return commit_append(table, data, branch=branch, properties=properties)
+        return commit_upsert(table, data, keys, branch=branch, properties=properties, dry_run=dry_run)
+    return commit_append(table, data, branch=branch, properties=properties, dry_run=dry_run)
 
 
 def commit_upsert(
@@ -319,6 +321,7 @@ def commit_upsert(
     branch: str = MAIN_BRANCH,
     mode: str | None = None,
     properties: dict[str, str] = EMPTY_DICT,
+    dry_run: bool = False,
 ) -> CommitResult:
     """Insert or replace rows by key on ``branch``, last occurrence winning, in one commit.
 
@@ -339,6 +342,8 @@ def commit_upsert(
         branch: The branch to write.
         mode: ``"merge-on-read"`` or ``"copy-on-write"``; default from the table properties.
         properties: Added to the snapshot's summary.
+        dry_run: Do everything but the catalog commit, then delete the files written: raises
+            what the commit would raise, commits nothing.
 
     Raises:
         ValueError: bad keys (missing, null values), data that does not fit the table schema,
@@ -361,12 +366,12 @@ def commit_upsert(
     if data.num_rows == 0:
         return CommitResult(_head(table, branch), 0, 0, 0)
     if _head(table, branch) is None:
-        with CachedTransaction(table) as tx:
+        with transaction(table, dry_run=dry_run) as tx:
             tx.append(data, branch=branch, snapshot_properties=properties)
         return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
     incoming_keys = data.select(keys)
-    with CachedTransaction(table) as tx:
+    with transaction(table, dry_run=dry_run) as tx:
         md = tx.table_metadata
         tasks = list(tx._scan(row_filter=_key_range(data, keys)).use_ref(branch).plan_files())
         touched, matched = find_touched(md, table.io, tasks, incoming_keys, keys, is_in)

@@ -20,8 +20,15 @@ compacts small data files and folds delete files into them when the table's trig
 commit queue, between commits, so it never conflicts with them; a ``Maintain`` message asks for a
 pass now.
 
-A failed commit fails every write it held and then crashes the actor, so its supervisor sees
-the failure and restarts it. The writes queued behind the failed commit go back to the head of
+A commit that fails because of a value it carries (a poison record: see ``_poison``) does not
+fail its group: the writer finds the offending rows with dry runs, sends exactly those to its
+``dead_letter`` target (a dead-letter queue, with the error, naming the table and the column when
+known; logged and counted in ``poison_rows`` when there is none), commits the other rows once
+and answers every write of the group as committed. A write fed from a stream's log has its
+position committed all the same, so the feed does not read the poison records again.
+
+Any other failed commit (the disk, the catalog) fails every write it held and then crashes the
+actor, so its supervisor sees the failure and restarts it. The writes queued behind the failed commit go back to the head of
 the mailbox, and the messages still there survive the restart and go into the next commit.
 Nothing whose promise succeeded is lost; a ``Write`` without promise that was in a failed commit
 is lost with it (the failure is counted and reported by the crash).
@@ -30,12 +37,17 @@ is lost with it (the failure is counted and reported by the crash).
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
+import msgspec
+import orjson
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.schema import Schema
@@ -49,6 +61,7 @@ from ._commit_process import CommitProcess, check_catalog_source
 from ._committer import Barrier, Committer, Entry, barrier_waiter, reject
 from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
+from ._poison import Poison
 from ._schedule import Maintainer, MaintenanceCounters
 from ._sources import Source, committed_positions
 from ._upsert import CommitResult, commit_data, conform
@@ -59,9 +72,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cascade_rt.table")
 
 
+LOGGED_RECORDS = 10
+"""Poison records a writer without dead-letter queue logs of each set (as JSON), before it drops them."""
+
 BACKLOG_GROUPS = 2
 """Groups of ``max_rows`` rows a writer lets wait for commits (one committing, one gathering)
 before it stops reading its mailbox until they are committed."""
+
+
+class DeadLetterTarget(Protocol):
+    """Where a writer sends poison records: a ``DeadLetterQueue`` is one."""
+
+    async def send(self, records: Any, error: BaseException | str, source: str, *,
+                   error_type: str | None = None) -> Any: ...
+
+
+DeadLetter = DeadLetterTarget | Callable[..., Any]
+"""A :class:`DeadLetterTarget`, or a callable taking the same arguments as its ``send`` (plain or async)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +168,8 @@ class WriterStatistics:
         snapshots_expired: Snapshots expired by the writer's retention passes.
         expiry_failures: Retention passes that raised (logged; the data is unaffected).
         maintenance: Every maintenance counter (compaction, orphan cleanup, expiry).
+        poison_rows: Rows left out of commits that failed because of them (sent to the
+            dead-letter target, or logged when there is none).
     """
 
     table: str
@@ -153,6 +182,7 @@ class WriterStatistics:
     snapshots_expired: int = 0
     expiry_failures: int = 0
     maintenance: MaintenanceCounters = field(default_factory=MaintenanceCounters)
+    poison_rows: int = 0
 
 
 class TableWriter(Actor):
@@ -179,6 +209,12 @@ class TableWriter(Actor):
             is not called.
         maintenance_counters: A dict the writer keeps its :class:`MaintenanceCounters` in, under
             ``identifier``, after each maintenance pass (read by metrics from any thread).
+        dead_letter: Where the rows that make a commit fail go (see the module docstring): a
+            ``DeadLetterQueue`` (anything with its async ``send``), or a callable taking the same
+            arguments, plain or async; each record with ``source`` ``"<identifier>.commit"``, the
+            error's message and type. The commit of the other rows waits until they are sent.
+            None: they are logged (logger ``cascade_rt.table``, the first ``LOGGED_RECORDS`` of each
+            set as JSON) and counted, and dropped.
 
     Raises:
         ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
@@ -200,6 +236,7 @@ class TableWriter(Actor):
         min_interval: float | None = None,
         commit_process: bool = False,
         maintenance_counters: dict[str, MaintenanceCounters] | None = None,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -232,6 +269,8 @@ class TableWriter(Actor):
         self._maintainer = Maintainer(identifier)
         self._maintenance = MaintenanceCounters()
         self._published = maintenance_counters
+        self.dead_letter = dead_letter
+        self._token: anyio.lowlevel.EventLoopToken | None = None
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters of this incarnation (also the reply to ``ask(Stats())``)."""
@@ -247,6 +286,7 @@ class TableWriter(Actor):
             snapshots_expired=self._maintenance.snapshots_expired,
             expiry_failures=self._maintenance.expiry_failures,
             maintenance=self._maintenance,
+            poison_rows=c.poison_rows if c else 0,
         )
 
     def positions(self) -> dict[str, int]:
@@ -267,11 +307,13 @@ class TableWriter(Actor):
             self._process = await CommitProcess.start(
                 self.identifier, factory, key_fields=self.key_fields, deduplicate=self.deduplicate
             )
+        self._token = anyio.lowlevel.current_token()
         self._committer = Committer(
             self.identifier, commit=self._commit_group, merge=self._merge_data, maintain=self._maintain,
             notify=loop_notifier(), on_failure=self._on_failure, max_rows=self.max_rows, max_delay=self.max_delay,
             min_interval=self.min_interval,
             positions=committed_positions(self.table),
+            probe=self._probe_group, dead_letter=self._set_aside,
         )
         self._committer.start()
 
@@ -395,6 +437,42 @@ class TableWriter(Actor):
         if self._process is not None:
             return self._process.commit(batches, properties)
         return self.commit_batches(self._require_table(), batches, properties=properties)
+
+    def _probe_group(self, batches: dict[str, list[pa.Table]], properties: dict[str, str]) -> None:
+        """A dry run of :meth:`_commit_group`: raises what it would raise, commits nothing."""
+        if self._process is not None:
+            self._process.probe(batches, properties)
+            return
+        commit_buffered(self._require_table(), batches, self.key_fields, deduplicate=self.deduplicate,
+                        properties=properties, dry_run=True)
+
+    def _set_aside(self, poison: list[Poison]) -> None:
+        """Sends the rows set aside from a commit to the dead-letter target and waits until it
+        took them (the commit of the others follows); logs them when there is no target."""
+        source = f"{self.identifier}.commit"
+        for item in poison:
+            if self.dead_letter is not None:
+                logger.warning("%d record(s) sent to the dead-letter queue: %s", len(item.rows),
+                               item.message(self.identifier))
+            else:  # the log is all that is left of them
+                records = orjson.dumps([msgspec.to_builtins(row) for row in item.data.slice(0, LOGGED_RECORDS).to_pylist()])
+                logger.error("%d record(s) dropped (no dead-letter queue): %s; records: %s%s", len(item.rows),
+                             item.message(self.identifier), records.decode(),
+                             f" (the first {LOGGED_RECORDS})" if len(item.rows) > LOGGED_RECORDS else "")
+        if self.dead_letter is None or not poison:
+            return
+        if self._token is None:  # pragma: no cover - started() sets it before any commit
+            raise RuntimeError(f"TableWriter({self.identifier!r}) has no event loop: started() did not run")
+        anyio.from_thread.run(self._send_dead_letters, poison, source, token=self._token)
+
+    async def _send_dead_letters(self, poison: list[Poison], source: str) -> None:
+        target: Any = self.dead_letter
+        send = target.send if hasattr(target, "send") else target
+        for item in poison:
+            records = [msgspec.to_builtins(row) for row in item.data.to_pylist()]
+            result = send(records, item.message(self.identifier), source, error_type=type(item.error).__name__)
+            if inspect.isawaitable(result):
+                await result
 
     def _merge_data(self, data: pa.Table, keys: Sequence[str], branch: str, properties: dict[str, str]) -> CommitResult:
         if self._process is not None:

@@ -174,3 +174,83 @@ async def test_a_failed_commit_fails_its_writes_and_the_barrier_behind_it_and_st
     assert committer.failed_commits == 1
     assert [entry.data.column("id").to_pylist() for entry in committer.leftovers()] == [[3]]
     assert not untried.done()
+
+
+class _PoisonedTable(_Table):
+    """Commits (and dry runs) that fail with a ValueError on any id in ``poison``."""
+
+    def __init__(self, *poison: int) -> None:
+        super().__init__()
+        self.poison = set(poison)
+        self.events: list[str] = []
+        self.properties: list[dict[str, str]] = []
+
+    def _check(self, batches: dict[str, list[pa.Table]]) -> list[int]:
+        ids = [i for tables in batches.values() for t in tables for i in t.column("id").to_pylist()]
+        bad = sorted(self.poison & set(ids))
+        if bad:
+            raise ValueError(f"cannot take id {bad[0]} (test)")
+        return ids
+
+    def commit(self, batches: dict[str, list[pa.Table]], properties: dict[str, str]) -> dict[str, CommitResult]:
+        self._check(batches)
+        self.properties.append(properties)
+        self.events.append("commit")
+        return super().commit(batches, properties)
+
+    def probe(self, batches: dict[str, list[pa.Table]], properties: dict[str, str]) -> None:
+        self._check(batches)
+
+    def poisoned_committer(self, dead_letter: Any) -> Committer:
+        committer = Committer("default.t", commit=self.commit, merge=self.merge, maintain=self.maintain,
+                              notify=loop_notifier(), on_failure=self.failures.append, max_rows=1000,
+                              max_delay=600, min_interval=None, probe=self.probe, dead_letter=dead_letter)
+        committer.start()
+        return committer
+
+
+@pytest.mark.anyio
+async def test_a_commit_failing_on_its_data_sends_those_rows_first_then_commits_the_rest_once() -> None:
+    table = _PoisonedTable(4, 7)
+    letters: list[list[int]] = []
+
+    def dead_letter(poison: list[Any]) -> None:
+        table.events.append("dead letters")
+        letters.extend(p.data.column("id").to_pylist() for p in poison)
+
+    committer = table.poisoned_committer(dead_letter)
+    promises = [Promise[CommitResult]() for _ in range(3)]
+    for n, (ids, promise) in enumerate(zip([(1, 2, 3), (4, 5, 6), (7,)], promises, strict=True)):
+        committer.put(Entry("main", _rows(*ids), promise, ("log:s", n * 3, n * 3 + len(ids))))
+    with anyio.fail_after(10):
+        flushed = await _barrier(committer)
+        results = [await p.wait() for p in promises]
+        await _barrier(committer, stop=True)
+    await anyio.to_thread.run_sync(committer.join)
+    assert letters == [[4], [7]]
+    assert table.events == ["dead letters", "commit"]  # delivered before the rest was committed
+    assert table.groups == [[1, 2, 3, 5, 6]]  # the one commit that held
+    assert results == [flushed] * 3
+    assert table.properties == [{"cascade.source.log:s": "7"}]  # past the rows set aside
+    assert committer.positions == {"log:s": 7}
+    assert (committer.commits, committer.poison_rows, committer.failed_commits) == (1, 2, 0)
+
+
+@pytest.mark.anyio
+async def test_a_dead_letter_target_that_fails_fails_the_commit_as_before() -> None:
+    table = _PoisonedTable(2)
+
+    def dead_letter(poison: list[Any]) -> None:
+        raise OSError("the dead-letter queue is gone (test)")
+
+    committer = table.poisoned_committer(dead_letter)
+    first, second = _write(committer, 1), _write(committer, 2)
+    waiter, done = barrier_waiter()
+    committer.put(Barrier(done))
+    with anyio.fail_after(10):
+        for promise in (first, second, waiter):
+            with pytest.raises(OSError, match=r"the dead-letter queue is gone \(test\)"):
+                await promise.wait()
+        await anyio.to_thread.run_sync(committer.join)
+    assert table.events == []
+    assert committer.failed_commits == 1
