@@ -20,6 +20,10 @@ compacts small data files and folds delete files into them when the table's trig
 commit queue, between commits, so it never conflicts with them; a ``Maintain`` message asks for a
 pass now.
 
+A table with a TTL (``ttl=``, the table property ``cascade.ttl``; see ``_ttl``) also has its
+expired rows deleted every ``cascade.ttl.interval-ms`` (default a minute), by a pass queued in the
+commit queue like the others: readers stop seeing a row at the first pass after it expired.
+
 A failed commit fails every write it held and then crashes the actor, so its supervisor sees
 the failure and restarts it. The writes queued behind the failed commit go back to the head of
 the mailbox, and the messages still there survive the restart and go into the next commit.
@@ -51,7 +55,9 @@ from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
 from ._schedule import Maintainer, MaintenanceCounters
 from ._sources import Source, positions_in
+from ._ttl import TTL_PROPERTY, Ttl, TtlResult, expire_rows, parse_ttl, table_ttl, ttl_interval
 from ._upsert import CommitResult, commit_data, conform
+from ._versions import DELETED_PROPERTY, VERSION_PROPERTY
 
 if TYPE_CHECKING:
     from actors import Promise
@@ -109,16 +115,27 @@ class Merge:
 class Maintain:
     """Run a maintenance pass now, after pending writes, in the commit queue.
 
-    ``action`` is ``"compact"`` (``promise`` gets a ``CompactionResult``) or ``"remove_orphans"``
-    (an ``OrphanResult``). A failed pass fails the promise only; the writer goes on.
+    ``action`` is ``"compact"`` (``promise`` gets a ``CompactionResult``), ``"remove_orphans"``
+    (an ``OrphanResult``) or ``"expire_rows"`` (a TTL pass: a ``TtlResult``). A failed pass fails
+    the promise only; the writer goes on.
     """
 
     action: str = "compact"
     promise: Promise[Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.action not in ("compact", "remove_orphans"):
-            raise ValueError(f"Maintain(action=...) must be 'compact' or 'remove_orphans', got {self.action!r}")
+        if self.action not in _ACTIONS:
+            raise ValueError(
+                f"Maintain(action=...) must be 'compact', 'remove_orphans' or 'expire_rows', got {self.action!r}"
+            )
+
+
+_ACTIONS = ("compact", "remove_orphans", "expire_rows")
+
+
+@dataclass(frozen=True, slots=True)
+class _ExpireTick:
+    """The writer's own timer: queue a TTL pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +158,8 @@ class WriterStatistics:
         snapshots_expired: Snapshots expired by the writer's retention passes.
         expiry_failures: Retention passes that raised (logged; the data is unaffected).
         maintenance: Every maintenance counter (compaction, orphan cleanup, expiry).
+        rows_expired: Rows deleted by TTL passes.
+        ttl_failures: TTL passes that raised (logged; the next pass retries).
     """
 
     table: str
@@ -153,6 +172,8 @@ class WriterStatistics:
     snapshots_expired: int = 0
     expiry_failures: int = 0
     maintenance: MaintenanceCounters = field(default_factory=MaintenanceCounters)
+    rows_expired: int = 0
+    ttl_failures: int = 0
 
 
 class TableWriter(Actor):
@@ -167,6 +188,14 @@ class TableWriter(Actor):
         deduplicate: Upsert on the key fields (last write wins) instead of appending; replaced
             rows go to position delete files (merge-on-read) unless the table property
             ``write.merge.mode`` is ``copy-on-write`` (see ``commit_upsert``).
+        version_field: With ``deduplicate``, the row with the greatest value of this column wins
+            instead of the last one, against the stored rows too (see ``_versions``).
+        deleted_field: With ``version_field``, a winning row whose value here is non-zero (or
+            true) deletes its key.
+        ttl: Row retention: a ``Ttl`` or a ClickHouse TTL expression (``"ts + INTERVAL 90 DAY"``,
+            see ``parse_ttl``); expired rows are deleted every ``cascade.ttl.interval-ms``.
+            The three are kept as table properties (``cascade.upsert.version-column``,
+            ``cascade.upsert.deleted-column``, ``cascade.ttl``), set or removed at each start.
         partition_by: Partitioning, used when the table is created (see ``ensure_table``).
         order_by: Sort order field names, used when the table is created.
         max_rows: Commit once this many rows are buffered.
@@ -181,7 +210,9 @@ class TableWriter(Actor):
             ``identifier``, after each maintenance pass (read by metrics from any thread).
 
     Raises:
-        ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
+        ValueError: ``deduplicate=True`` without key fields, non-positive limits, a deleted
+            field without a version field, a version field without ``deduplicate``, a TTL
+            expression ``parse_ttl`` refuses, or a field the schema lacks.
         TypeError: ``commit_process=True`` with a catalog that cannot reach another process.
     """
 
@@ -200,6 +231,9 @@ class TableWriter(Actor):
         min_interval: float | None = None,
         commit_process: bool = False,
         maintenance_counters: dict[str, MaintenanceCounters] | None = None,
+        version_field: str | None = None,
+        deleted_field: str | None = None,
+        ttl: Ttl | str | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -211,6 +245,16 @@ class TableWriter(Actor):
             )
         if max_rows < 1 or max_delay <= 0:
             raise ValueError(f"TableWriter({identifier!r}): max_rows must be >= 1 and max_delay > 0")
+        if deleted_field is not None and version_field is None:
+            raise ValueError(f"TableWriter({identifier!r}): deleted_field needs a version_field (as is_deleted needs ver)")
+        if version_field is not None and not deduplicate:
+            raise ValueError(f"TableWriter({identifier!r}): version_field needs deduplicate=True (an upsert on the key)")
+        if isinstance(ttl, str):
+            ttl = parse_ttl(ttl)
+        for role, name in (("version_field", version_field), ("deleted_field", deleted_field),
+                           ("ttl", ttl.column if ttl is not None else None)):
+            if name is not None and name not in schema.column_names:
+                raise ValueError(f"TableWriter({identifier!r}): {role} {name!r} is not a field of the schema")
         if commit_process:
             check_catalog_source(identifier, catalog)
         self.catalog_source = catalog
@@ -232,6 +276,11 @@ class TableWriter(Actor):
         self._maintainer = Maintainer(identifier)
         self._maintenance = MaintenanceCounters()
         self._published = maintenance_counters
+        self.version_field = version_field
+        self.deleted_field = deleted_field
+        self.ttl = ttl
+        self._rows_expired = 0
+        self._ttl_failures = 0
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters of this incarnation (also the reply to ``ask(Stats())``)."""
@@ -247,6 +296,8 @@ class TableWriter(Actor):
             snapshots_expired=self._maintenance.snapshots_expired,
             expiry_failures=self._maintenance.expiry_failures,
             maintenance=self._maintenance,
+            rows_expired=self._rows_expired,
+            ttl_failures=self._ttl_failures,
         )
 
     def positions(self) -> dict[str, int]:
@@ -256,8 +307,14 @@ class TableWriter(Actor):
     def _open(self) -> Table:
         source = self.catalog_source
         catalog = source if isinstance(source, Catalog) else source()
+        owned = {
+            VERSION_PROPERTY: self.version_field,
+            DELETED_PROPERTY: self.deleted_field,
+            TTL_PROPERTY: self.ttl.property if self.ttl is not None else None,
+        }
         return ensure_table(
-            catalog, self.identifier, self.schema, partition_by=self.partition_by, order_by=self.order_by
+            catalog, self.identifier, self.schema, partition_by=self.partition_by, order_by=self.order_by,
+            properties=owned,
         )
 
     async def started(self) -> None:
@@ -275,6 +332,9 @@ class TableWriter(Actor):
             positions=positions_in(snapshot.summary.additional_properties if snapshot and snapshot.summary else None),
         )
         self._committer.start()
+        properties = self.table.metadata.properties
+        if table_ttl(properties) is not None:
+            self.schedule_every(ttl_interval(properties), _ExpireTick())
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, Write):
@@ -288,6 +348,10 @@ class TableWriter(Actor):
         if isinstance(message, Maintain):
             run = self._maintenance_pass(message.action)
             return await self._settle(message.promise, functools.partial(Barrier, run=run))
+        if isinstance(message, _ExpireTick):
+            # Queued, not awaited: the writer goes on reading writes while the pass waits its turn.
+            self._require_committer().put(Barrier(_ignore, run=self._expire_rows))
+            return None
         if isinstance(message, Stats):
             return self.statistics()
         if isinstance(message, Positions):
@@ -337,6 +401,10 @@ class TableWriter(Actor):
                     nulls = data.column(key).null_count
                     if nulls:
                         raise ValueError(f"table {self.identifier}: key column {key!r} has {nulls} null values")
+                for role, name in (("version", self.version_field), ("deleted", self.deleted_field)):
+                    nulls = data.column(name).null_count if name is not None else 0
+                    if nulls:
+                        raise ValueError(f"table {self.identifier}: {role} column {name!r} has {nulls} null values")
         except (TypeError, ValueError) as error:
             if message.promise is not None:
                 message.promise.set_exception(error)
@@ -417,6 +485,9 @@ class TableWriter(Actor):
     def _maintenance_pass(self, action: str) -> Callable[[], Any]:
         """The pass a ``Maintain`` message asks for (checked when it was made), to run in the committer thread."""
 
+        if action == "expire_rows":
+            return self._expire_rows
+
         def run() -> Any:
             try:
                 if self._process is not None:
@@ -426,6 +497,21 @@ class TableWriter(Actor):
                 self._publish()
 
         return run
+
+    def _expire_rows(self) -> TtlResult:
+        """A TTL pass (in the committer thread or the commit process), counted; a failure is
+        logged and counted, then raised to whoever asked for the pass."""
+        try:
+            if self._process is not None:
+                result = self._process.expire_rows()
+            else:
+                result = expire_rows(self._require_table())
+        except Exception as exc:
+            self._ttl_failures += 1
+            logger.warning("table %s: TTL pass failed: %s", self.identifier, exc)
+            raise
+        self._rows_expired += result.rows_expired
+        return result
 
     def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
                        properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
@@ -447,3 +533,7 @@ class TableWriter(Actor):
         if self._committer is None:  # pragma: no cover - started() starts it before any message
             raise RuntimeError(f"TableWriter({self.identifier!r}) has no committer: started() did not run")
         return self._committer
+
+
+def _ignore(_value: Any, _error: BaseException | None) -> None:
+    """The outcome of a timed TTL pass: counted and logged by the pass itself."""
