@@ -75,6 +75,40 @@ class OlapTable(Declaration[T], Generic[T]):
                 f"OlapTable {self.name!r}: deduplicate=True needs a key; mark one field of "
                 f"{self.schema.name} as Key[str] or Key[int]"
             )
+        self._check_engine_fields()
+
+    def _check_engine_fields(self) -> None:
+        """``ver``/``is_deleted`` name required fields of fitting types; ``ttl`` a date or datetime field."""
+        import pyarrow as pa
+
+        fields = {f.name: f for f in self.schema.fields}
+        cfg = self.config
+        checks: list[tuple[str, str | None, str, Callable[[Any], bool], bool]] = [
+            ("ReplacingMergeTreeEngine(ver=...)", cfg.version_column, "an integer, date or datetime",
+             lambda t: pa.types.is_integer(t) or pa.types.is_date(t) or pa.types.is_timestamp(t), True),
+            ("ReplacingMergeTreeEngine(is_deleted=...)", cfg.deleted_column, "an integer (UInt8) or bool",
+             lambda t: pa.types.is_integer(t) or pa.types.is_boolean(t), True),
+        ]
+        if cfg.ttl is not None:
+            from ..table import parse_ttl
+
+            checks.append(("ttl", parse_ttl(cfg.ttl).column, "a date or datetime",
+                           lambda t: pa.types.is_date(t) or pa.types.is_timestamp(t), False))
+        for what, name, kind, fits, required in checks:
+            if name is None:
+                continue
+            field = fields.get(name)
+            if field is None:
+                raise ValueError(
+                    f"OlapTable {self.name!r}: {what} names `{name}`, which is not a field of "
+                    f"{self.schema.name} (fields: {', '.join(sorted(fields))})"
+                )
+            if not fits(field.arrow_type):
+                raise ValueError(f"OlapTable {self.name!r}: {what} field `{name}` must be {kind}, not {field.arrow_type}")
+            if required and not field.required:
+                raise ValueError(
+                    f"OlapTable {self.name!r}: {what} field `{name}` must not be Optional (a row needs a value there)"
+                )
 
     @property
     def cols(self) -> Columns:
