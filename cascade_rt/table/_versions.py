@@ -77,19 +77,33 @@ def check_columns(data: pa.Table, version: str | None, deleted: str | None, *, t
 def dedupe_versioned(data: pa.Table, keys: Sequence[str], version: str) -> pa.Table:
     """Keep, per key, the row with the greatest ``version``, the last of them on a tie.
 
-    The surviving rows keep their relative order.
+    The surviving rows keep their relative order. Only the key and version columns are sorted
+    and grouped; the rows are taken once.
     """
-    if data.num_rows < 2:
+    if data.num_rows < 2 or _distinct_int_keys(data, keys):
         return data
-    numbered = data.append_column(_ORDER, pa.array(np.arange(data.num_rows, dtype=np.int64)))
-    ranked = numbered.take(pc.sort_indices(numbered, sort_keys=[(version, "ascending"), (_ORDER, "ascending")]))
+    slim = pa.table([*(data.column(k) for k in keys), data.column(version),
+                     pa.array(np.arange(data.num_rows, dtype=np.int64))], names=[*keys, _VERSION, _ORDER])
+    ranked = slim.take(pc.sort_indices(slim, sort_keys=[(_VERSION, "ascending"), (_ORDER, "ascending")]))
     # The last row of each key in (version, position) order: a hash group-by over the ranks.
     ranks = pa.table([*(ranked.column(k) for k in keys), pa.array(np.arange(ranked.num_rows, dtype=np.int64))],
                      names=[*keys, _RANK])
     best = ranks.group_by(list(keys), use_threads=False).aggregate([(_RANK, "max")])
-    last = ranked.take(best.column(f"{_RANK}_max"))
-    last = last.take(pc.sort_indices(last.column(_ORDER)))
-    return last.drop_columns([_ORDER])
+    if best.num_rows == data.num_rows:
+        return data
+    rows = np.sort(ranked.column(_ORDER).take(best.column(f"{_RANK}_max")).to_numpy())
+    return data.take(pa.array(rows))
+
+
+def _distinct_int_keys(data: pa.Table, keys: Sequence[str]) -> bool:
+    """One integer key column without nulls and no repeated value (checked by a numpy sort)."""
+    if len(keys) != 1:
+        return False
+    column = data.column(keys[0])
+    if not pa.types.is_integer(column.type) or column.null_count:
+        return False
+    ordered = np.sort(column.to_numpy())
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def stale_mask(incoming: pa.Table, stored: pa.Table, keys: Sequence[str], version: str) -> np.ndarray:
