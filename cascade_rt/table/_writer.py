@@ -126,7 +126,8 @@ class Maintain:
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:
             raise ValueError(
-                f"Maintain(action=...) must be 'compact', 'remove_orphans' or 'expire_rows', got {self.action!r}"
+                f"Maintain(action=...) must be 'compact' or 'remove_orphans' (or 'expire_rows', a TTL pass), "
+                f"got {self.action!r}"
             )
 
 
