@@ -282,6 +282,7 @@ class TableWriter(Actor):
         self.ttl = ttl
         self._rows_expired = 0
         self._ttl_failures = 0
+        self._ttl_pending = False
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters of this incarnation (also the reply to ``ask(Stats())``)."""
@@ -334,6 +335,7 @@ class TableWriter(Actor):
         )
         self._committer.start()
         properties = self.table.metadata.properties
+        self._ttl_pending = False
         if table_ttl(properties) is not None:
             self.schedule_every(ttl_interval(properties), _ExpireTick())
 
@@ -350,8 +352,11 @@ class TableWriter(Actor):
             run = self._maintenance_pass(message.action)
             return await self._settle(message.promise, functools.partial(Barrier, run=run))
         if isinstance(message, _ExpireTick):
-            # Queued, not awaited: the writer goes on reading writes while the pass waits its turn.
-            self._require_committer().put(Barrier(_ignore, run=self._expire_rows))
+            # Queued, not awaited: the writer goes on reading writes while the pass waits its turn;
+            # a tick while a timed pass still waits or runs adds none (passes never pile up).
+            if not self._ttl_pending:
+                self._ttl_pending = True
+                self._require_committer().put(Barrier(self._timed_pass_done, run=self._expire_rows))
             return None
         if isinstance(message, Stats):
             return self.statistics()
@@ -499,6 +504,10 @@ class TableWriter(Actor):
 
         return run
 
+    def _timed_pass_done(self, _value: Any, _error: BaseException | None) -> None:
+        """A timed TTL pass ended (on the event loop; counted and logged by the pass itself)."""
+        self._ttl_pending = False
+
     def _expire_rows(self) -> TtlResult:
         """A TTL pass (in the committer thread or the commit process), counted; a failure is
         logged and counted, then raised to whoever asked for the pass."""
@@ -535,6 +544,3 @@ class TableWriter(Actor):
             raise RuntimeError(f"TableWriter({self.identifier!r}) has no committer: started() did not run")
         return self._committer
 
-
-def _ignore(_value: Any, _error: BaseException | None) -> None:
-    """The outcome of a timed TTL pass: counted and logged by the pass itself."""

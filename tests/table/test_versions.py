@@ -147,3 +147,25 @@ def test_bad_version_settings_fail_naming_the_column(table: Table) -> None:
     loose = ensure_table(table.catalog, "default.loose", optional)
     with pytest.raises(ValueError, match="version column 'ver' has 1 null values"):
         commit_upsert(loose, pa.table({"id": [1, 2], "ver": pa.array([1, None], pa.int64())}), ["id"], version="ver")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_composite_keys_compare_versions_per_key_tuple(catalog: Catalog, mode: str) -> None:
+    schema = Schema(
+        NestedField(1, "tenant", StringType(), required=True),
+        NestedField(2, "id", LongType(), required=True),
+        NestedField(3, "ver", LongType(), required=True),
+        identifier_field_ids=[1, 2],
+    )
+    table = ensure_table(catalog, "default.composite", schema)
+
+    def rows(*items: tuple[str, int, int]) -> pa.Table:
+        return pa.table({"tenant": [i[0] for i in items], "id": pa.array([i[1] for i in items], pa.int64()),
+                         "ver": pa.array([i[2] for i in items], pa.int64())})
+
+    commit_upsert(table, rows(("a", 1, 5), ("b", 1, 5)), ["tenant", "id"], mode=mode, version="ver")
+    result = commit_upsert(table, rows(("a", 1, 4), ("b", 1, 6), ("a", 2, 1), ("a", 2, 3)), ["tenant", "id"],
+                           mode=mode, version="ver")
+    assert (result.rows_inserted, result.rows_updated, result.rows_written) == (1, 1, 2)
+    got = sorted((r["tenant"], r["id"], r["ver"]) for r in read_branch(table, "main").to_pylist())
+    assert got == [("a", 1, 5), ("a", 2, 3), ("b", 1, 6)]
