@@ -16,6 +16,8 @@ from cascade_rt.table._ttl import (
     TTL_PROPERTY,
     Ttl,
     add_months,
+    column_ttl_property,
+    column_ttls,
     expire_rows,
     parse_ttl,
     table_ttl,
@@ -159,3 +161,54 @@ def test_a_ttl_on_a_column_that_is_not_a_time_fails_naming_it(catalog: Catalog) 
         expire_rows(table, now=NOW)
     with pytest.raises(ValueError, match="ttl column 'nope' is not in the table"):
         expire_rows(table, now=NOW, ttl=Ttl("nope", 1, "day"))
+
+
+COLUMNS = Schema(
+    NestedField(1, "id", LongType(), required=True),
+    NestedField(2, "ts", TimestamptzType(), required=True),
+    NestedField(3, "email", StringType(), required=True),
+    NestedField(4, "phone", StringType(), required=False),
+    NestedField(5, "score", LongType(), required=True),
+    identifier_field_ids=[1],
+)
+
+
+def _people(ages: list[float], start: int = 0) -> pa.Table:
+    ids = list(range(start, start + len(ages)))
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "ts": pa.array([NOW - dt.timedelta(days=a) for a in ages], pa.timestamp("us", tz="UTC")),
+        "email": [f"e{i}@x" for i in ids], "phone": [f"p{i}" for i in ids], "score": pa.array(ids, pa.int64()),
+    })
+
+
+@pytest.mark.parametrize("mode", ["merge-on-read", "copy-on-write"])
+def test_column_ttls_clear_values_and_keep_the_rows(catalog: Catalog, mode: str) -> None:
+    properties = {"cascade.ttl.columns": "email=ts 30 day;phone=ts 7 day", "write.merge.mode": mode,
+                  TTL_PROPERTY: "ts 365 day"}
+    table = ensure_table(catalog, "default.people", COLUMNS, properties=properties)
+    commit_append(table, _people([400, 40, 10, 1], start=1))
+    result = expire_rows(table, now=NOW)
+    # Row 1 expires; row 2 loses its email and phone; row 3 its phone; row 4 keeps both.
+    assert (result.rows_expired, result.values_cleared) == (1, 3)
+    got = {r["id"]: (r["email"], r["phone"], r["score"]) for r in read_branch(table, "main").to_pylist()}
+    assert got == {2: ("", None, 2), 3: ("e3@x", None, 3), 4: ("e4@x", "p4", 4)}
+    # Cleared values are not cleared again: nothing to commit.
+    head = table.metadata.current_snapshot_id
+    assert expire_rows(table, now=NOW).values_cleared == 0
+    assert table.metadata.current_snapshot_id == head
+
+
+def test_column_ttls_are_checked_by_name(catalog: Catalog) -> None:
+    table = ensure_table(catalog, "default.people", COLUMNS)
+    commit_append(table, _people([1]))
+    with pytest.raises(ValueError, match="column TTL on 'id', a key column"):
+        expire_rows(table, now=NOW, columns={"id": Ttl("ts", 1, "day")})
+    with pytest.raises(ValueError, match="column TTL on 'nope', which is not in the table"):
+        expire_rows(table, now=NOW, columns={"nope": Ttl("ts", 1, "day")})
+    with pytest.raises(ValueError, match="ttl column 'email' is string"):
+        expire_rows(table, now=NOW, columns={"phone": Ttl("email", 1, "day")})
+    with pytest.raises(ValueError, match=r"cascade\.ttl\.columns must be"):
+        column_ttls({"cascade.ttl.columns": "ts 1 day"})
+    assert column_ttls({"cascade.ttl.columns": column_ttl_property({"a": Ttl("ts", 2, "hour")}) or ""}) == {
+        "a": Ttl("ts", 2, "hour")}
