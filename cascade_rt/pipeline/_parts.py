@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, TypeVar, cast, get_args, get_origin
 
 import msgspec
 
@@ -89,11 +89,31 @@ class OlapTable(Declaration[T], Generic[T]):
             ("ReplacingMergeTreeEngine(is_deleted=...)", cfg.deleted_column, "an integer (UInt8) or bool",
              lambda t: pa.types.is_integer(t) or pa.types.is_boolean(t), True),
         ]
-        if cfg.ttl is not None:
-            from ..table import parse_ttl
+        from ..table import parse_ttl
 
-            checks.append(("ttl", parse_ttl(cfg.ttl).column, "a date or datetime",
-                           lambda t: pa.types.is_date(t) or pa.types.is_timestamp(t), False))
+        def time_field(t: Any) -> bool:
+            return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
+
+        if cfg.ttl is not None:
+            checks.append(("ttl", parse_ttl(cfg.ttl).column, "a date or datetime", time_field, False))
+        self.column_ttls: dict[str, str] = {}
+        for field in self.schema.fields:
+            expression = _column_ttl(field.annotation)
+            if expression is None:
+                continue
+            where = f"ClickHouseTTL on `{field.name}`"
+            try:
+                checks.append((where, parse_ttl(expression).column, "a date or datetime", time_field, False))
+            except ValueError as exc:
+                raise ValueError(f"OlapTable {self.name!r}: {where}: {exc}") from None
+            clearable = (pa.types.is_string(field.arrow_type) or pa.types.is_large_string(field.arrow_type)
+                         or pa.types.is_integer(field.arrow_type) or pa.types.is_floating(field.arrow_type)
+                         or pa.types.is_boolean(field.arrow_type))
+            if field.is_key or (field.required and not clearable):
+                why = "a key field is never cleared" if field.is_key else (
+                    "make it Optional (cleared to None) or a str, int, float or bool field (cleared to '', 0 or False)")
+                raise ValueError(f"OlapTable {self.name!r}: {where}: {why}")
+            self.column_ttls[field.name] = expression
         for what, name, kind, fits, required in checks:
             if name is None:
                 continue
@@ -148,6 +168,16 @@ class OlapTable(Declaration[T], Generic[T]):
         from ..table import open_catalog, read_branch, resolve_home
 
         return read_branch(open_catalog(resolve_home(home)).load_table(self.identifier), branch)
+
+
+def _column_ttl(annotation: Any) -> str | None:
+    """The expression of a ``ClickHouseTTL`` in an ``Annotated`` field annotation, if any."""
+    from ..schema import ClickHouseTTL
+
+    if get_origin(annotation) is not Annotated:
+        return None
+    found = [m.expression for m in get_args(annotation)[1:] if isinstance(m, ClickHouseTTL)]
+    return found[0] if found else None
 
 
 class _Transform:

@@ -245,6 +245,7 @@ class Runtime:
             version_field=cfg.version_column,
             deleted_field=cfg.deleted_column,
             ttl=cfg.ttl,
+            column_ttls=table.column_ttls,
             partition_by=list(cfg.partition_by) or None,
             order_by=list(cfg.order_by_fields),
             max_rows=self.commit_rows or cfg.commit_rows,

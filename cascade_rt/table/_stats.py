@@ -9,7 +9,7 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation
 
 from ._compact import CompactionSettings
-from ._ttl import TTL_PROPERTY
+from ._ttl import COLUMN_TTL_PROPERTY, TTL_PROPERTY
 from ._versions import DELETED_PROPERTY, VERSION_PROPERTY
 
 __all__ = ("TableStats", "table_stats")
@@ -32,6 +32,7 @@ class TableStats:
         ttl: The row retention (property ``cascade.ttl``, ``"<column> <n> <unit>"``), if any.
         version_column: The upsert's version column (``cascade.upsert.version-column``), if any.
         deleted_column: The upsert's deleted column (``cascade.upsert.deleted-column``), if any.
+        column_ttls: The column TTLs (``cascade.ttl.columns``), if any.
     """
 
     data_files: int
@@ -46,6 +47,7 @@ class TableStats:
     ttl: str | None = None
     version_column: str | None = None
     deleted_column: str | None = None
+    column_ttls: str | None = None
 
 
 def table_stats(table: Table, *, branch: str = MAIN_BRANCH) -> TableStats:
@@ -55,7 +57,8 @@ def table_stats(table: Table, *, branch: str = MAIN_BRANCH) -> TableStats:
     replaces = [s.timestamp_ms for s in md.snapshots if s.summary is not None and s.summary.operation == Operation.REPLACE]
     last = max(replaces) if replaces else None
     owned = {"ttl": md.properties.get(TTL_PROPERTY), "version_column": md.properties.get(VERSION_PROPERTY),
-             "deleted_column": md.properties.get(DELETED_PROPERTY)}
+             "deleted_column": md.properties.get(DELETED_PROPERTY),
+             "column_ttls": md.properties.get(COLUMN_TTL_PROPERTY)}
     if head is None:
         return TableStats(0, 0, 0, 0, len(md.snapshots), 0, 0, 0, last, **owned)
     small = CompactionSettings.of(md.properties).small_size

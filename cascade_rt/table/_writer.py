@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -55,7 +55,18 @@ from ._create import PartitionBy, ensure_table
 from ._group import commit_buffered
 from ._schedule import Maintainer, MaintenanceCounters
 from ._sources import Source, positions_in
-from ._ttl import TTL_PROPERTY, Ttl, TtlResult, expire_rows, parse_ttl, table_ttl, ttl_interval
+from ._ttl import (
+    COLUMN_TTL_PROPERTY,
+    TTL_PROPERTY,
+    Ttl,
+    TtlResult,
+    column_ttl_property,
+    column_ttls,
+    expire_rows,
+    parse_ttl,
+    table_ttl,
+    ttl_interval,
+)
 from ._upsert import CommitResult, commit_data, conform
 from ._versions import DELETED_PROPERTY, VERSION_PROPERTY
 
@@ -195,8 +206,11 @@ class TableWriter(Actor):
             true) deletes its key.
         ttl: Row retention: a ``Ttl`` or a ClickHouse TTL expression (``"ts + INTERVAL 90 DAY"``,
             see ``parse_ttl``); expired rows are deleted every ``cascade.ttl.interval-ms``.
-            The three are kept as table properties (``cascade.upsert.version-column``,
-            ``cascade.upsert.deleted-column``, ``cascade.ttl``), set or removed at each start.
+        column_ttls: Column TTLs, ``{column: Ttl or expression}``: the values of ``column``
+            expired by its TTL are cleared (null, or the type's zero) at the same passes.
+            These four are kept as table properties (``cascade.upsert.version-column``,
+            ``cascade.upsert.deleted-column``, ``cascade.ttl``, ``cascade.ttl.columns``), set or
+            removed at each start.
         partition_by: Partitioning, used when the table is created (see ``ensure_table``).
         order_by: Sort order field names, used when the table is created.
         max_rows: Commit once this many rows are buffered.
@@ -235,6 +249,7 @@ class TableWriter(Actor):
         version_field: str | None = None,
         deleted_field: str | None = None,
         ttl: Ttl | str | None = None,
+        column_ttls: Mapping[str, Ttl | str] | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -252,8 +267,10 @@ class TableWriter(Actor):
             raise ValueError(f"TableWriter({identifier!r}): version_field needs deduplicate=True (an upsert on the key)")
         if isinstance(ttl, str):
             ttl = parse_ttl(ttl)
+        columns = {c: parse_ttl(t) if isinstance(t, str) else t for c, t in (column_ttls or {}).items()}
         for role, name in (("version_field", version_field), ("deleted_field", deleted_field),
-                           ("ttl", ttl.column if ttl is not None else None)):
+                           ("ttl", ttl.column if ttl is not None else None),
+                           *(("column TTL", c) for c in columns), *(("column TTL", t.column) for t in columns.values())):
             if name is not None and name not in schema.column_names:
                 raise ValueError(f"TableWriter({identifier!r}): {role} {name!r} is not a field of the schema")
         if commit_process:
@@ -280,6 +297,7 @@ class TableWriter(Actor):
         self.version_field = version_field
         self.deleted_field = deleted_field
         self.ttl = ttl
+        self.column_ttls = columns
         self._rows_expired = 0
         self._ttl_failures = 0
         self._ttl_pending = False
@@ -313,6 +331,7 @@ class TableWriter(Actor):
             VERSION_PROPERTY: self.version_field,
             DELETED_PROPERTY: self.deleted_field,
             TTL_PROPERTY: self.ttl.property if self.ttl is not None else None,
+            COLUMN_TTL_PROPERTY: column_ttl_property(self.column_ttls),
         }
         return ensure_table(
             catalog, self.identifier, self.schema, partition_by=self.partition_by, order_by=self.order_by,
@@ -336,7 +355,7 @@ class TableWriter(Actor):
         self._committer.start()
         properties = self.table.metadata.properties
         self._ttl_pending = False
-        if table_ttl(properties) is not None:
+        if table_ttl(properties) is not None or column_ttls(properties):
             self.schedule_every(ttl_interval(properties), _ExpireTick())
 
     async def receive(self, message: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from cascade_rt import (
+    ClickHouseTTL,
     ConsumerConfig,
     DeadLetterModel,
     IngestPipeline,
@@ -206,6 +207,7 @@ class Account(BaseModel):
     updated_at: dt.datetime
     deleted: UInt8 = 0
     seen_at: dt.datetime | None = None
+    email: Annotated[str | None, ClickHouseTTL("seen_at + INTERVAL 7 DAY")] = None
 
 
 def test_ver_is_deleted_and_ttl_name_fitting_fields(registry: Registry) -> None:
@@ -225,6 +227,28 @@ def test_ver_is_deleted_and_ttl_name_fitting_fields(registry: Registry) -> None:
         table(ReplacingMergeTreeEngine(ver="updated_at", is_deleted="updated_at"))
     with pytest.raises(ValueError, match=r"ttl field `name` must be a date or datetime"):
         table(ttl="name + INTERVAL 1 DAY")
+    assert accounts.column_ttls == {"email": "seen_at + INTERVAL 7 DAY"}
+
+    class Keyed(BaseModel):
+        id: Annotated[Key[str], ClickHouseTTL("at + INTERVAL 1 DAY")]
+        at: dt.datetime
+
+    class Nested(BaseModel):
+        id: Key[str]
+        at: dt.datetime
+        tags: Annotated[list[str], ClickHouseTTL("at + INTERVAL 1 DAY")]
+
+    class Bad(BaseModel):
+        id: Key[str]
+        at: dt.datetime
+        note: Annotated[str, ClickHouseTTL("at + 1")] = ""
+
+    with pytest.raises(ValueError, match=r"ClickHouseTTL on `id`: a key field is never cleared"):
+        OlapTable[Keyed]("keyed", registry=Registry())
+    with pytest.raises(ValueError, match=r"ClickHouseTTL on `tags`: make it Optional"):
+        OlapTable[Nested]("nested", registry=Registry())
+    with pytest.raises(ValueError, match=r"ClickHouseTTL on `note`: ttl 'at \+ 1' is not supported"):
+        OlapTable[Bad]("bad", registry=Registry())
 
 
 async def test_a_replacing_merge_tree_with_ver_is_deleted_and_a_ttl_runs_through_a_pipeline(
@@ -238,10 +262,11 @@ async def test_a_replacing_merge_tree_with_ver_is_deleted_and_a_ttl_runs_through
 
     def row(key: str, name: str, version: int, deleted: int = 0, age_days: int = 0) -> dict[str, Any]:
         return {"id": key, "name": name, "updated_at": (now + dt.timedelta(seconds=version)).isoformat(),
-                "deleted": deleted, "seen_at": (now - dt.timedelta(days=age_days)).isoformat()}
+                "deleted": deleted, "seen_at": (now - dt.timedelta(days=age_days)).isoformat(),
+                "email": f"{name}@example.com"}
 
     async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
-        await rt.ingest("Account", [row("a", "a1", 1), row("b", "b1", 1), row("c", "c1", 1),
+        await rt.ingest("Account", [row("a", "a1", 1), row("b", "b1", 1, age_days=10), row("c", "c1", 1),
                                     row("old", "o1", 1, age_days=40)])
         await rt.flush()
         # a: newer (wins); b: older than stored (ignored); c: deleted at version 3 (its row at
@@ -252,12 +277,13 @@ async def test_a_replacing_merge_tree_with_ver_is_deleted_and_a_ttl_runs_through
         names = {r["id"]: r["name"] for r in rt.table("Account").to_pylist()}
         assert names == {"a": "a2", "b": "b1", "old": "o1"}
         result = await rt.expire_rows("Account")
-        assert result.rows_expired == 1
-        assert sorted(rt.table("Account").column("id").to_pylist()) == ["a", "b"]
+        assert (result.rows_expired, result.values_cleared) == (1, 1)  # old's row; b's email (10 days old)
+        emails = {r["id"]: r["email"] for r in rt.table("Account").to_pylist()}
+        assert emails == {"a": "a2@example.com", "b": None}
         # After the delete, a row of c inserts it again (no tombstone is kept).
         await rt.ingest("Account", [row("c", "c4", 4)])
         await rt.flush()
         assert sorted(rt.table("Account").column("name").to_pylist()) == ["a2", "b1", "c4"]
         properties = rt.catalog.load_table(("default", "Account")).metadata.properties
-        assert (properties["cascade.upsert.version-column"], properties["cascade.ttl"]) == (
-            "updated_at", "seen_at 30 day")
+        assert (properties["cascade.upsert.version-column"], properties["cascade.ttl"],
+                properties["cascade.ttl.columns"]) == ("updated_at", "seen_at 30 day", "email=seen_at 7 day")
