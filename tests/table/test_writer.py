@@ -24,6 +24,7 @@ from cascade_rt.table import (
     Merge,
     Stats,
     TableWriter,
+    Ttl,
     Write,
     WriterStatistics,
     coalesce,
@@ -387,6 +388,10 @@ def test_version_and_ttl_options_are_checked(catalog: Catalog) -> None:
         TableWriter(**base, ttl="at + 1")
     with pytest.raises(ValueError, match=r"ttl 'when' is not a field of the schema"):
         TableWriter(**base, ttl="when + INTERVAL 1 DAY")
+    with pytest.raises(ValueError, match=r"column TTL 'nope' is not a field of the schema"):
+        TableWriter(**base, column_ttls={"nope": "at + INTERVAL 1 DAY"})
+    writer = TableWriter(**base, column_ttls={"deleted": "at + toIntervalHour(2)"})
+    assert writer.column_ttls == {"deleted": Ttl("at", 2, "hour")}
 
 
 @pytest.mark.anyio
