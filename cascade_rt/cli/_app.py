@@ -172,6 +172,11 @@ def describe(kind: str, decl: Any) -> str:
             bits.append("order by " + ", ".join(cfg.order_by_fields))
         if cfg.deduplicate:
             bits.append("dedup on " + ", ".join(decl.schema.key_fields))
+        if cfg.version_column:
+            deleted = f", deleted {cfg.deleted_column}" if cfg.deleted_column else ""
+            bits.append(f"version {cfg.version_column}{deleted}")
+        if cfg.ttl:
+            bits.append(f"ttl {cfg.ttl}")
         return "; ".join(bits)
     if kind == "stream":
         dest = decl.destination

@@ -1,4 +1,4 @@
-"""``cascade-rt table compact / stats``: table maintenance from the command line."""
+"""``cascade-rt table compact / expire / stats``: table maintenance from the command line."""
 
 from __future__ import annotations
 
@@ -55,6 +55,17 @@ def compact_command(name: NameArg, home: HomeOpt = None, as_json: JsonOpt = Fals
     _print(compact(load_table(home, name)), "compaction", as_json)
 
 
+def expire_command(name: NameArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Deletes a table's expired rows now, by its TTL (table property ``cascade.ttl``).
+
+    A table served by ``cascade-rt serve`` does it itself every ``cascade.ttl.interval-ms``;
+    run this on tables no server is writing.
+    """
+    from ..table import expire_rows
+
+    _print(expire_rows(load_table(home, name)), "ttl", as_json)
+
+
 def stats_command(name: NameArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Shows a table's files, small files, delete files, manifests, snapshots, bytes and last maintenance."""
     from ..table import table_stats
@@ -66,6 +77,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``table`` commands to ``app``."""
     table = typer.Typer(help="Iceberg table maintenance: compaction and statistics.", no_args_is_help=True)
     table.command("compact", help="Compact a table now (one replace snapshot).")(compact_command)
+    table.command("expire", help="Delete the rows past the table's TTL now (one commit).")(expire_command)
     table.command("stats", help="Files, small files, delete files, manifests, snapshots, bytes, last maintenance.")(
         stats_command
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from ._engines import engine_deduplicates
+from ._engines import engine_columns, engine_deduplicates
 
 IngestFormat = Literal["JSON", "JSON_ARRAY"]
 
@@ -22,7 +22,14 @@ DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """An Iceberg table: sort order, dedup on the key, partitioning and group-commit settings.
+    """An Iceberg table: sort order, dedup on the key, partitioning, retention and group-commit settings.
+
+    ``engine=ReplacingMergeTreeEngine(ver=..., is_deleted=...)`` upserts on the key by version
+    (see ``ReplacingMergeTreeEngine``). ``ttl`` is row retention, a ClickHouse TTL expression
+    (``"timestamp + INTERVAL 90 DAY"``, ``"timestamp + toIntervalDay(90)"``, a trailing ``DELETE``
+    allowed): the table's writer deletes rows whose column plus the interval has passed, at its
+    next TTL pass (every ``cascade.ttl.interval-ms``, default a minute), as ClickHouse does at its
+    next TTL merge. Other TTL forms fail at declaration, naming what is accepted.
 
     Group commit: a commit holds every write waiting for it; it happens when ``commit_rows`` rows
     wait, ``commit_interval`` seconds after the first of them, or as soon as ``min_commit_interval``
@@ -54,6 +61,13 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         # Moose's engine decides append or upsert; `deduplicate` is the seed's spelling of the same.
         if self.engine is not None and engine_deduplicates(self.engine, owner="OlapConfig"):
             self.deduplicate = True
+        if self.ttl is not None:
+            from ..table import parse_ttl
+
+            try:
+                parse_ttl(self.ttl)
+            except ValueError as exc:
+                raise ValueError(f"OlapConfig: {exc}") from None
         if isinstance(self.partition_by, str):
             self.partition_by = [partition_from_expression(self.partition_by)]
         elif self.partition_by is None:
@@ -64,6 +78,16 @@ class OlapConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         for name, instead in _UNSUPPORTED_OLAP.items():
             if getattr(self, name):
                 raise ValueError(f"OlapConfig: `{name}` is ClickHouse-only and not supported on Iceberg tables; {instead}")
+
+    @property
+    def version_column(self) -> str | None:
+        """The engine's ``ver`` field, if any."""
+        return engine_columns(self.engine)[0]
+
+    @property
+    def deleted_column(self) -> str | None:
+        """The engine's ``is_deleted`` field, if any."""
+        return engine_columns(self.engine)[1]
 
 
 class StreamConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -152,7 +176,6 @@ class IngestPipelineConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
 
 
 _UNSUPPORTED_OLAP = {
-    "ttl": "expire old rows with a scheduled asset or a query instead",
     "sample_by_expression": "sample in the query (DuckDB's USING SAMPLE)",
     "primary_key_expression": "mark key fields with Key[...]",
     "settings": "table properties are set by cascade-rt",

@@ -3,8 +3,10 @@
 ``engine=None``, ``MergeTreeEngine()`` or ``ClickHouseEngines.MergeTree`` append;
 ``ReplacingMergeTreeEngine()`` (or ``ClickHouseEngines.ReplacingMergeTree``) upserts on the
 schema's ``Key[...]`` fields, last write wins, as ReplacingMergeTree keeps the last inserted row
-of a key when it has no ``ver`` column. Every other engine is ClickHouse-only: declaring it fails
-with a message naming it and what to use instead.
+of a key when it has no ``ver`` column; with ``ver`` the row with the greatest version wins, and
+with ``is_deleted`` as well a winning row marked deleted removes its key (see
+``cascade_rt.table._versions``). Every other engine is ClickHouse-only: declaring it fails with a
+message naming it and what to use instead.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = (
     "ReplacingMergeTreeEngine",
     "SummingMergeTreeEngine",
     "VersionedCollapsingMergeTreeEngine",
+    "engine_columns",
     "engine_deduplicates",
 )
 
@@ -69,14 +72,29 @@ class MergeTreeEngine(EngineConfig):
 
 @dataclasses.dataclass
 class ReplacingMergeTreeEngine(EngineConfig):
-    """Upsert on the key fields, last write wins.
+    """Upsert on the key fields: the last write wins, or with ``ver`` the greatest version.
 
-    ``ver`` and ``is_deleted`` (keep the row with the highest version; drop keys whose newest row
-    is marked deleted) are not supported yet: giving either fails at declaration.
+    ``ver`` names a required integer, date or datetime field: of the rows of one key, in one write
+    or across writes, the one with the greatest ``ver`` is kept (the last of them on a tie), so a
+    row older than the stored one is ignored. ``is_deleted`` (needs ``ver``) names a required
+    ``UInt8``/``int``/``bool`` field: a winning row with a non-zero value deletes its key, and
+    readers no longer see it. Unlike ClickHouse, which keeps both rows until a merge (and the
+    deleted row until a cleanup merge), the table holds the winner only, at once; and a key once
+    deleted leaves no trace, so a later row inserts it again whatever its version.
+
+    Raises:
+        ValueError: ``is_deleted`` without ``ver`` (as in Moose).
     """
 
     ver: str | None = None
     is_deleted: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.is_deleted and not self.ver:
+            raise ValueError(
+                f"ReplacingMergeTreeEngine(is_deleted={self.is_deleted!r}) requires ver to be specified "
+                "(the version that decides which row of a key wins)"
+            )
 
 
 @dataclasses.dataclass
@@ -104,23 +122,21 @@ def engine_deduplicates(engine: Any, *, owner: str) -> bool:
     """Whether ``engine`` means upsert on the key (True) or append (False).
 
     Raises:
-        ValueError: a ClickHouse-only engine, or ``ReplacingMergeTreeEngine`` with ``ver`` or
-            ``is_deleted``, naming the engine and what to use instead.
+        ValueError: a ClickHouse-only engine, naming it and what to use instead.
     """
     if engine is None or isinstance(engine, MergeTreeEngine) or engine is ClickHouseEngines.MergeTree:
         return False
-    if engine is ClickHouseEngines.ReplacingMergeTree:
-        return True
-    if isinstance(engine, ReplacingMergeTreeEngine):
-        for name in ("ver", "is_deleted"):
-            if getattr(engine, name) is not None:
-                raise ValueError(
-                    f"{owner}: ReplacingMergeTreeEngine({name}=...) is not supported on Iceberg tables; "
-                    "use ReplacingMergeTreeEngine() (upsert on the Key[...] fields, last write wins)"
-                )
+    if engine is ClickHouseEngines.ReplacingMergeTree or isinstance(engine, ReplacingMergeTreeEngine):
         return True
     label = engine.name if isinstance(engine, ClickHouseEngines) else type(engine).__name__
     raise ValueError(
         f"{owner}: engine {label} is ClickHouse-only and has no Iceberg equivalent; use engine=None "
         "(append) or ReplacingMergeTreeEngine() (upsert on the Key[...] fields)"
     )
+
+
+def engine_columns(engine: Any) -> tuple[str | None, str | None]:
+    """The ``(ver, is_deleted)`` fields of a ``ReplacingMergeTreeEngine``; ``(None, None)`` otherwise."""
+    if isinstance(engine, ReplacingMergeTreeEngine):
+        return engine.ver or None, engine.is_deleted or None
+    return None, None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, TypeVar, cast, get_args, get_origin
 
 import msgspec
 
@@ -75,6 +75,60 @@ class OlapTable(Declaration[T], Generic[T]):
                 f"OlapTable {self.name!r}: deduplicate=True needs a key; mark one field of "
                 f"{self.schema.name} as Key[str] or Key[int]"
             )
+        self._check_engine_fields()
+
+    def _check_engine_fields(self) -> None:
+        """``ver``/``is_deleted`` name required fields of fitting types; ``ttl`` a date or datetime field."""
+        import pyarrow as pa
+
+        fields = {f.name: f for f in self.schema.fields}
+        cfg = self.config
+        checks: list[tuple[str, str | None, str, Callable[[Any], bool], bool]] = [
+            ("ReplacingMergeTreeEngine(ver=...)", cfg.version_column, "an integer, date or datetime",
+             lambda t: pa.types.is_integer(t) or pa.types.is_date(t) or pa.types.is_timestamp(t), True),
+            ("ReplacingMergeTreeEngine(is_deleted=...)", cfg.deleted_column, "an integer (UInt8) or bool",
+             lambda t: pa.types.is_integer(t) or pa.types.is_boolean(t), True),
+        ]
+        from ..table import parse_ttl
+
+        def time_field(t: Any) -> bool:
+            return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
+
+        if cfg.ttl is not None:
+            checks.append(("ttl", parse_ttl(cfg.ttl).column, "a date or datetime", time_field, False))
+        self.column_ttls: dict[str, str] = {}
+        for field in self.schema.fields:
+            expression = _column_ttl(field.annotation)
+            if expression is None:
+                continue
+            where = f"ClickHouseTTL on `{field.name}`"
+            try:
+                checks.append((where, parse_ttl(expression).column, "a date or datetime", time_field, False))
+            except ValueError as exc:
+                raise ValueError(f"OlapTable {self.name!r}: {where}: {exc}") from None
+            clearable = (pa.types.is_string(field.arrow_type) or pa.types.is_large_string(field.arrow_type)
+                         or pa.types.is_integer(field.arrow_type) or pa.types.is_floating(field.arrow_type)
+                         or pa.types.is_boolean(field.arrow_type))
+            if field.is_key or (field.required and not clearable):
+                why = "a key field is never cleared" if field.is_key else (
+                    "make it Optional (cleared to None) or a str, int, float or bool field (cleared to '', 0 or False)")
+                raise ValueError(f"OlapTable {self.name!r}: {where}: {why}")
+            self.column_ttls[field.name] = expression
+        for what, name, kind, fits, required in checks:
+            if name is None:
+                continue
+            field = fields.get(name)
+            if field is None:
+                raise ValueError(
+                    f"OlapTable {self.name!r}: {what} names `{name}`, which is not a field of "
+                    f"{self.schema.name} (fields: {', '.join(sorted(fields))})"
+                )
+            if not fits(field.arrow_type):
+                raise ValueError(f"OlapTable {self.name!r}: {what} field `{name}` must be {kind}, not {field.arrow_type}")
+            if required and not field.required:
+                raise ValueError(
+                    f"OlapTable {self.name!r}: {what} field `{name}` must not be Optional (a row needs a value there)"
+                )
 
     @property
     def cols(self) -> Columns:
@@ -114,6 +168,16 @@ class OlapTable(Declaration[T], Generic[T]):
         from ..table import open_catalog, read_branch, resolve_home
 
         return read_branch(open_catalog(resolve_home(home)).load_table(self.identifier), branch)
+
+
+def _column_ttl(annotation: Any) -> str | None:
+    """The expression of a ``ClickHouseTTL`` in an ``Annotated`` field annotation, if any."""
+    from ..schema import ClickHouseTTL
+
+    if get_origin(annotation) is not Annotated:
+        return None
+    found = [m.expression for m in get_args(annotation)[1:] if isinstance(m, ClickHouseTTL)]
+    return found[0] if found else None
 
 
 class _Transform:

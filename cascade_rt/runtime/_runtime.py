@@ -245,6 +245,10 @@ class Runtime:
             schema=schema.iceberg_schema(),
             key_fields=list(schema.key_fields),
             deduplicate=cfg.deduplicate,
+            version_field=cfg.version_column,
+            deleted_field=cfg.deleted_column,
+            ttl=cfg.ttl,
+            column_ttls=table.column_ttls,
             partition_by=list(cfg.partition_by) or None,
             order_by=list(cfg.order_by_fields),
             max_rows=self.commit_rows or cfg.commit_rows,
@@ -470,6 +474,18 @@ class Runtime:
 
         identifier = _identifier(name)
         return await anyio.to_thread.run_sync(lambda: compact(self.catalog.load_table(identifier)))
+
+    async def expire_rows(self, name: str) -> Any:
+        """Runs a TTL pass on a table this runtime writes now, in its writer's commit queue (the
+        writer runs one every ``cascade.ttl.interval-ms`` anyway); returns its ``TtlResult``.
+
+        Raises:
+            KeyError: no table of this runtime has that name.
+        """
+        sink = self._sink_of(name)
+        if sink is None:
+            raise KeyError(f"no table {name!r} is written by this runtime; tables: {', '.join(self.tables)}")
+        return await sink.maintain("expire_rows")
 
     async def table_stats(self, name: str) -> Any:
         """The ``TableStats`` of a table (files, small files, delete files, manifests, snapshots,

@@ -73,7 +73,7 @@ class TableSink:
         await promise.wait()
 
     async def maintain(self, action: str = "compact") -> Any:
-        """Runs a maintenance pass (``compact`` or ``remove_orphans``) in the writer's commit
+        """Runs a maintenance pass (``compact``, ``remove_orphans`` or ``expire_rows``) in the writer's commit
         queue, after what is buffered; returns its result."""
         promise: actors.Promise[Any] = actors.Promise()
         await self.writer.tell(Maintain(action, promise))

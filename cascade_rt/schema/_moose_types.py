@@ -2,9 +2,10 @@
 
 Integer widths (``Int8`` … ``UInt64``) are stored as Iceberg ``long`` and checked against their
 range; ``Float32``/``Float64`` as ``double``. ``LowCardinality`` (written
-``Annotated[str, "LowCardinality"]``), ``clickhouse_default``, ``ClickHouseCodec`` and
-``ClickHouseTTL`` are ClickHouse storage hints with no Iceberg meaning: accepted and ignored (a
-field's own Python default still applies).
+``Annotated[str, "LowCardinality"]``), ``clickhouse_default`` and ``ClickHouseCodec`` are
+ClickHouse storage hints with no Iceberg meaning: accepted and ignored (a field's own Python
+default still applies). ``ClickHouseTTL`` is a column TTL: an ``OlapTable`` clears the field's
+expired values (see ``cascade_rt.table._ttl``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def clickhouse_default(expression: str) -> ClickhouseDefault:
 
 @dataclasses.dataclass(frozen=True)
 class ClickHouseTTL:
+    """A column TTL, ``Annotated[str, ClickHouseTTL("ts + INTERVAL 30 DAY")]``: once it has passed,
+    the table's writer clears the value (to None, or for a required field to ``''``/``0``/``False``)."""
+
     expression: str
 
 

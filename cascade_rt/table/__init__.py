@@ -26,6 +26,10 @@ from ._schedule import MaintenanceCounters as MaintenanceCounters
 from ._sources import committed_positions as committed_positions
 from ._stats import TableStats as TableStats
 from ._stats import table_stats as table_stats
+from ._ttl import Ttl as Ttl
+from ._ttl import TtlResult as TtlResult
+from ._ttl import expire_rows as expire_rows
+from ._ttl import parse_ttl as parse_ttl
 from ._upsert import CommitResult as CommitResult
 from ._upsert import commit_append as commit_append
 from ._upsert import commit_upsert as commit_upsert
@@ -56,6 +60,8 @@ __all__ = (
     "Stats",
     "TableStats",
     "TableWriter",
+    "Ttl",
+    "TtlResult",
     "Write",
     "WriterStatistics",
     "coalesce",
@@ -71,9 +77,11 @@ __all__ = (
     "ensure_namespace",
     "ensure_table",
     "evolve_schema",
+    "expire_rows",
     "list_branches",
     "open_catalog",
     "parse_partition_by",
+    "parse_ttl",
     "plan_compaction",
     "publish_branch",
     "query",

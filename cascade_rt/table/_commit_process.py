@@ -30,6 +30,7 @@ from ._compact import CompactionResult
 from ._group import coalesce
 from ._orphans import OrphanResult
 from ._schedule import MaintenanceCounters
+from ._ttl import TtlResult
 from ._upsert import CommitResult
 
 WORKER = "from cascade_rt.table._commit_worker import main; main()"
@@ -160,6 +161,11 @@ class CommitProcess:
     def compact(self) -> CompactionResult:
         """A compaction pass there, now (see ``_compact``). Blocking."""
         result: CompactionResult = self.call("compact")
+        return result
+
+    def expire_rows(self) -> TtlResult:
+        """A TTL pass there, now (see ``_ttl``). Blocking."""
+        result: TtlResult = self.call("expire_rows")
         return result
 
     def remove_orphans(self) -> OrphanResult:

@@ -36,6 +36,7 @@ from pyiceberg.table import Table
 from ._group import commit_buffered
 from ._poison import is_data_error, mark_data_error
 from ._schedule import Maintainer, MaintenanceCounters
+from ._ttl import expire_rows
 from ._upsert import CommitResult, commit_data
 
 logger = logging.getLogger("cascade_rt.table")
@@ -79,6 +80,9 @@ class _Worker:
 
     def compact(self) -> Any:
         return self.maintainer.compact(self.table)
+
+    def expire_rows(self) -> Any:
+        return expire_rows(self.table)
 
     def remove_orphans(self) -> Any:
         return self.maintainer.remove_orphans(self.table)
@@ -128,7 +132,8 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     A reply is ``(ok, value, MaintenanceCounters)``. The maintenance after a commit (expiry,
     compaction, orphan cleanup when due) runs once its reply is sent, so it delays no
     acknowledgement, only a commit that arrives meanwhile; its outcome shows in the counters of
-    the next reply. ``compact`` and ``remove_orphans`` run a pass now and reply with its result.
+    the next reply. ``compact``, ``remove_orphans`` and ``expire_rows`` (a TTL pass) run a pass now and reply
+    with its result.
     """
     worker: _Worker | None = None
     while True:
@@ -142,7 +147,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 value: Any = None
             elif worker is None:
                 raise RuntimeError(f"commit process: {operation!r} before 'open'")
-            elif operation in ("commit", "probe", "merge", "compact", "remove_orphans"):
+            elif operation in ("commit", "probe", "merge", "compact", "remove_orphans", "expire_rows"):
                 value = getattr(worker, operation)(*args)
             else:
                 raise RuntimeError(f"commit process: no operation {operation!r}")

@@ -10,7 +10,7 @@ with its own ids and builds the partition spec and sort order against it (pinned
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
@@ -108,6 +108,7 @@ def ensure_table(
     *,
     partition_by: PartitionBy = None,
     order_by: Sequence[str] = (),
+    properties: Mapping[str, str | None] | None = None,
 ) -> Table:
     """Open the table ``identifier``, creating it from ``schema`` when missing.
 
@@ -124,6 +125,8 @@ def ensure_table(
         schema: The declared pyiceberg schema.
         partition_by: See :data:`PartitionBy`. Used on create only.
         order_by: Field names for the sort order. Used on create only.
+        properties: Table properties the declaration owns, on create and on open: a value is set,
+            ``None`` removes the property (one commit, only when something differs).
 
     Returns:
         The loaded table (current after any evolution).
@@ -147,8 +150,23 @@ def ensure_table(
         except TableAlreadyExistsError:
             table = catalog.load_table(identifier)
         else:
-            return _finish_create(table, schema, parts, order_by)
-    return evolve_schema(table, schema)
+            return set_properties(_finish_create(table, schema, parts, order_by), properties or {})
+    return set_properties(evolve_schema(table, schema), properties or {})
+
+
+def set_properties(table: Table, properties: Mapping[str, str | None]) -> Table:
+    """Set the properties given a value and remove those given ``None``, in one commit (none when
+    the table already has them so)."""
+    have = table.metadata.properties
+    updates = {k: v for k, v in properties.items() if v is not None and have.get(k) != v}
+    removals = [k for k, v in properties.items() if v is None and k in have]
+    if updates or removals:
+        with table.transaction() as tx:
+            if updates:
+                tx.set_properties(updates)
+            if removals:
+                tx.remove_properties(*removals)
+    return table
 
 
 def _finish_create(

@@ -141,6 +141,7 @@ def find_touched(
     incoming: pa.Table,
     keys: Sequence[str],
     is_in: Callable[[pa.Table, pa.Table, Sequence[str]], Any],
+    also: Sequence[str] = (),
 ) -> tuple[list[Touched], list[pa.Table]]:
     """Find the live rows of ``tasks`` whose key is in ``incoming``.
 
@@ -148,10 +149,13 @@ def find_touched(
     re-inserted lives on in a newer data file only.
 
     Returns:
-        The touched files, and for each the key columns of its matched rows.
+        The touched files, and for each the key columns (and the columns ``also`` names) of its
+        matched rows.
     """
+    columns = [*keys, *(c for c in also if c not in keys)]
+
     def probe(task: FileScanTask) -> tuple[Touched, pa.Table] | None:
-        existing = read_file(metadata, io, task.file, keys)
+        existing = read_file(metadata, io, task.file, columns)
         mask = np.array(is_in(existing, incoming, keys), dtype=np.bool_)
         path = task.file.file_path
         deleted = read_deleted_positions(io, task.delete_files, path) if task.delete_files else np.empty(0, np.int64)

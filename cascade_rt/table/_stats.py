@@ -9,6 +9,8 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation
 
 from ._compact import CompactionSettings
+from ._ttl import COLUMN_TTL_PROPERTY, TTL_PROPERTY
+from ._versions import DELETED_PROPERTY, VERSION_PROPERTY
 
 __all__ = ("TableStats", "table_stats")
 
@@ -27,6 +29,10 @@ class TableStats:
         delete_bytes: Bytes of the live delete files.
         records: Rows in the live data files (before deletes).
         last_maintenance_ms: Time of the newest ``replace`` (compaction) snapshot, epoch ms (None: never).
+        ttl: The row retention (property ``cascade.ttl``, ``"<column> <n> <unit>"``), if any.
+        version_column: The upsert's version column (``cascade.upsert.version-column``), if any.
+        deleted_column: The upsert's deleted column (``cascade.upsert.deleted-column``), if any.
+        column_ttls: The column TTLs (``cascade.ttl.columns``), if any.
     """
 
     data_files: int
@@ -38,6 +44,10 @@ class TableStats:
     delete_bytes: int
     records: int
     last_maintenance_ms: int | None
+    ttl: str | None = None
+    version_column: str | None = None
+    deleted_column: str | None = None
+    column_ttls: str | None = None
 
 
 def table_stats(table: Table, *, branch: str = MAIN_BRANCH) -> TableStats:
@@ -46,8 +56,11 @@ def table_stats(table: Table, *, branch: str = MAIN_BRANCH) -> TableStats:
     head = md.snapshot_by_name(branch)
     replaces = [s.timestamp_ms for s in md.snapshots if s.summary is not None and s.summary.operation == Operation.REPLACE]
     last = max(replaces) if replaces else None
+    owned = {"ttl": md.properties.get(TTL_PROPERTY), "version_column": md.properties.get(VERSION_PROPERTY),
+             "deleted_column": md.properties.get(DELETED_PROPERTY),
+             "column_ttls": md.properties.get(COLUMN_TTL_PROPERTY)}
     if head is None:
-        return TableStats(0, 0, 0, 0, len(md.snapshots), 0, 0, 0, last)
+        return TableStats(0, 0, 0, 0, len(md.snapshots), 0, 0, 0, last, **owned)
     small = CompactionSettings.of(md.properties).small_size
     tasks = list(table.scan(snapshot_id=head.snapshot_id).plan_files())
     deletes = {d.file_path: d.file_size_in_bytes for t in tasks for d in t.delete_files}
@@ -61,4 +74,5 @@ def table_stats(table: Table, *, branch: str = MAIN_BRANCH) -> TableStats:
         delete_bytes=sum(deletes.values()),
         records=sum(t.file.record_count for t in tasks),
         last_maintenance_ms=last,
+        **owned,
     )

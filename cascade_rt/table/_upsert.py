@@ -41,6 +41,7 @@ from ._deletes import (
 )
 from ._merge import Touched, find_touched, max_deleted_fraction, read_file, rewrite_wanted, upsert_mode
 from ._metadata import CachedTransaction, transaction
+from ._versions import check_columns, dedupe_versioned, deleted_mask, stale_mask, version_columns
 
 _POS = "__cascade_pos"
 _SPLIT_ROWS = 250_000  # below this, one file per piece: splitting costs more than it saves
@@ -55,12 +56,15 @@ class CommitResult:
         rows_inserted: Rows whose key was new on the branch (all rows, for an append).
         rows_updated: Rows that replaced an existing row with the same key.
         rows_written: Rows appended by the commit (after deduplication).
+        rows_deleted: Stored rows removed by a winning row marked deleted (an upsert with a
+            deleted column, see ``_versions``).
     """
 
     snapshot_id: int | None
     rows_inserted: int
     rows_updated: int
     rows_written: int
+    rows_deleted: int = 0
 
 
 def _as_table(data: pa.Table | pa.RecordBatch) -> pa.Table:
@@ -260,8 +264,12 @@ def write_data_files(table: Table, metadata: TableMetadata, pieces: list[pa.Tabl
     workers = max(1, os.cpu_count() or 1)
     jobs: list[pa.Table] = []
     for piece in pieces:
+        if not piece.num_rows:
+            continue
         parts = min(workers, max(1, piece.num_rows // _SPLIT_ROWS))
         jobs.extend(_split(piece, parts) if parts > 1 else [piece])
+    if not jobs:
+        return []
 
     def write(job: pa.Table) -> list[DataFile]:
         return list(
@@ -322,6 +330,8 @@ def commit_upsert(
     mode: str | None = None,
     properties: dict[str, str] = EMPTY_DICT,
     dry_run: bool = False,
+    version: str | None = None,
+    deleted: str | None = None,
 ) -> CommitResult:
     """Insert or replace rows by key on ``branch``, last occurrence winning, in one commit.
 
@@ -335,6 +345,12 @@ def commit_upsert(
     ``mode`` and the table property ``write.merge.mode``; merge-on-read rewrites a data file
     once a quarter of it is deleted (``cascade.merge.max-deleted-fraction``).
 
+    With a version column (``version``, or the table property ``cascade.upsert.version-column``)
+    the row with the greatest version wins instead, the last of them on a tie, among the incoming
+    rows and against the stored ones: an incoming row older than the stored row of its key is
+    dropped. With a deleted column as well (``deleted`` or ``cascade.upsert.deleted-column``), a
+    winning row marked deleted removes its key (see ``_versions``).
+
     Args:
         table: The table (its metadata is refreshed by the commit).
         data: The rows.
@@ -344,10 +360,13 @@ def commit_upsert(
         properties: Added to the snapshot's summary.
         dry_run: Do everything but the catalog commit, then delete the files written: raises
             what the commit would raise, commits nothing.
+        version: The version column (default: the table property, else none).
+        deleted: The deleted column (default: the table property, else none); needs a version.
 
     Raises:
-        ValueError: bad keys (missing, null values), data that does not fit the table schema,
-            an unknown mode, or merge-on-read asked of a table that is not v2.
+        ValueError: bad keys (missing, null values), a version or deleted column missing or with
+            nulls, a deleted column without a version column, data that does not fit the table
+            schema, an unknown mode, or merge-on-read asked of a table that is not v2.
         pyiceberg.exceptions.ValidationException: another writer moved the branch while
             merge-on-read positions were being found (nothing committed; run it again).
     """
@@ -360,6 +379,12 @@ def commit_upsert(
     props = table.metadata.properties
     chosen = upsert_mode(props, table.metadata.format_version, mode)
     threshold = max_deleted_fraction(props)
+    version, deleted = version_columns(props, version, deleted, table=f"table {'.'.join(table.name())}")
+    if version is not None:
+        check_columns(data, version, deleted, table=f"table {'.'.join(table.name())}")
+        return _commit_versioned(table, dedupe_versioned(data, keys, version), keys, version, deleted,
+                                 branch=branch, mode=chosen, threshold=threshold, properties=properties,
+                                 dry_run=dry_run)
     data = dedupe_last(data, keys)
     if branch != MAIN_BRANCH:
         ensure_branch(table, branch)
@@ -385,6 +410,69 @@ def commit_upsert(
     return CommitResult(_head(table, branch), data.num_rows - updated, updated, data.num_rows)
 
 
+def _commit_versioned(
+    table: Table,
+    data: pa.Table,
+    keys: list[str],
+    version: str,
+    deleted: str | None,
+    *,
+    branch: str,
+    mode: str,
+    threshold: float,
+    properties: dict[str, str],
+    dry_run: bool = False,
+) -> CommitResult:
+    """The upsert of ``data`` (distinct keys, the greatest version of each) against the stored
+    rows: stale rows dropped, keys whose winner is marked deleted removed (see ``_versions``)."""
+    if branch != MAIN_BRANCH:
+        ensure_branch(table, branch)
+    if data.num_rows == 0:
+        return CommitResult(_head(table, branch), 0, 0, 0)
+    with transaction(table, dry_run=dry_run) as tx:
+        md = tx.table_metadata
+        if _head(table, branch) is None:
+            touched: list[Touched] = []
+            matched: list[pa.Table] = []
+        else:
+            tasks = list(tx._scan(row_filter=_key_range(data, keys)).use_ref(branch).plan_files())
+            touched, matched = find_touched(md, table.io, tasks, data.select(keys), keys, is_in, also=[version])
+        stored = pa.concat_tables(matched) if matched else None
+        if stored is not None:
+            stale = stale_mask(data, stored, keys, version)
+            if stale.any():
+                # The stored row of a stale key stays: only the keys that win replace theirs.
+                data = data.filter(pa.array(~stale))
+                touched, matched = _restrict(touched, matched, data.select(keys), keys)
+                stored = pa.concat_tables(matched) if matched else None
+        removing = deleted_mask(data, deleted) if deleted is not None else np.zeros(data.num_rows, dtype=bool)
+        present = np.array(is_in(data, stored, keys), dtype=bool) if stored is not None else np.zeros(data.num_rows, bool)
+        written = data.filter(pa.array(~removing)) if removing.any() else data
+        if touched:
+            _commit_changes(table, tx, md, branch, written, touched, mode, threshold, properties)
+        elif written.num_rows:
+            tx.append(written, branch=branch, snapshot_properties=properties)
+    updated = int(np.count_nonzero(present & ~removing))
+    return CommitResult(_head(table, branch), written.num_rows - updated, updated, written.num_rows,
+                        int(np.count_nonzero(present & removing)))
+
+
+def _restrict(touched: list[Touched], matched: list[pa.Table], winners: pa.Table, keys: Sequence[str],
+              ) -> tuple[list[Touched], list[pa.Table]]:
+    """The touched files and matched rows whose key is in ``winners``."""
+    kept: list[Touched] = []
+    rows: list[pa.Table] = []
+    for t, m in zip(touched, matched, strict=True):
+        mask = np.array(is_in(m, winners, keys), dtype=bool)
+        if mask.all():
+            kept.append(t)
+            rows.append(m)
+        elif mask.any():
+            kept.append(Touched(t.task, t.deleted, t.hits[mask], t.own_deletes))
+            rows.append(m.filter(pa.array(mask)))
+    return kept, rows
+
+
 def _commit_changes(
     table: Table,
     tx: Transaction,
@@ -408,7 +496,7 @@ def _commit_changes(
         rest = full.filter(pa.array(t.live_mask()))
         if rest.num_rows:
             kept.append(rest)
-    pieces = [*kept, data]
+    pieces = [p for p in (*kept, data) if p.num_rows]
     if not deletes and not any(t.task.delete_files for t in rewrites):
         # Plain copy-on-write: pyiceberg's own overwrite producer.
         with tx.update_snapshot(snapshot_properties=properties, branch=branch).overwrite() as overwrite:

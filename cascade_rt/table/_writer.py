@@ -20,6 +20,10 @@ compacts small data files and folds delete files into them when the table's trig
 commit queue, between commits, so it never conflicts with them; a ``Maintain`` message asks for a
 pass now.
 
+A table with a TTL (``ttl=``, the table property ``cascade.ttl``; see ``_ttl``) also has its
+expired rows deleted every ``cascade.ttl.interval-ms`` (default a minute), by a pass queued in the
+commit queue like the others: readers stop seeing a row at the first pass after it expired.
+
 A commit that fails because of a value it carries (a poison record: see ``_poison``) does not
 fail its group: the writer finds the offending rows with dry runs, sends exactly those to its
 ``dead_letter`` target (a dead-letter queue, with the error, naming the table and the column when
@@ -28,8 +32,8 @@ and answers every write of the group as committed. A write fed from a stream's l
 position committed all the same, so the feed does not read the poison records again.
 
 Any other failed commit (the disk, the catalog) fails every write it held and then crashes the
-actor, so its supervisor sees the failure and restarts it. The writes queued behind the failed commit go back to the head of
-the mailbox, and the messages still there survive the restart and go into the next commit.
+actor, so its supervisor sees the failure and restarts it. The writes queued behind the failed
+commit go back to the head of the mailbox, and the messages still there survive the restart and go into the next commit.
 Nothing whose promise succeeded is lost; a ``Write`` without promise that was in a failed commit
 is lost with it (the failure is counted and reported by the crash).
 """
@@ -39,7 +43,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -64,7 +68,20 @@ from ._group import commit_buffered
 from ._poison import Poison
 from ._schedule import Maintainer, MaintenanceCounters
 from ._sources import Source, committed_positions
+from ._ttl import (
+    COLUMN_TTL_PROPERTY,
+    TTL_PROPERTY,
+    Ttl,
+    TtlResult,
+    column_ttl_property,
+    column_ttls,
+    expire_rows,
+    parse_ttl,
+    table_ttl,
+    ttl_interval,
+)
 from ._upsert import CommitResult, commit_data, conform
+from ._versions import DELETED_PROPERTY, VERSION_PROPERTY
 
 if TYPE_CHECKING:
     from actors import Promise
@@ -136,16 +153,28 @@ class Merge:
 class Maintain:
     """Run a maintenance pass now, after pending writes, in the commit queue.
 
-    ``action`` is ``"compact"`` (``promise`` gets a ``CompactionResult``) or ``"remove_orphans"``
-    (an ``OrphanResult``). A failed pass fails the promise only; the writer goes on.
+    ``action`` is ``"compact"`` (``promise`` gets a ``CompactionResult``), ``"remove_orphans"``
+    (an ``OrphanResult``) or ``"expire_rows"`` (a TTL pass: a ``TtlResult``). A failed pass fails
+    the promise only; the writer goes on.
     """
 
     action: str = "compact"
     promise: Promise[Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.action not in ("compact", "remove_orphans"):
-            raise ValueError(f"Maintain(action=...) must be 'compact' or 'remove_orphans', got {self.action!r}")
+        if self.action not in _ACTIONS:
+            raise ValueError(
+                f"Maintain(action=...) must be 'compact' or 'remove_orphans' (or 'expire_rows', a TTL pass), "
+                f"got {self.action!r}"
+            )
+
+
+_ACTIONS = ("compact", "remove_orphans", "expire_rows")
+
+
+@dataclass(frozen=True, slots=True)
+class _ExpireTick:
+    """The writer's own timer: queue a TTL pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +199,8 @@ class WriterStatistics:
         maintenance: Every maintenance counter (compaction, orphan cleanup, expiry).
         poison_rows: Rows left out of commits that failed because of them (sent to the
             dead-letter target, or logged when there is none).
+        rows_expired: Rows deleted by TTL passes.
+        ttl_failures: TTL passes that raised (logged; the next pass retries).
     """
 
     table: str
@@ -183,6 +214,8 @@ class WriterStatistics:
     expiry_failures: int = 0
     maintenance: MaintenanceCounters = field(default_factory=MaintenanceCounters)
     poison_rows: int = 0
+    rows_expired: int = 0
+    ttl_failures: int = 0
 
 
 class TableWriter(Actor):
@@ -197,6 +230,17 @@ class TableWriter(Actor):
         deduplicate: Upsert on the key fields (last write wins) instead of appending; replaced
             rows go to position delete files (merge-on-read) unless the table property
             ``write.merge.mode`` is ``copy-on-write`` (see ``commit_upsert``).
+        version_field: With ``deduplicate``, the row with the greatest value of this column wins
+            instead of the last one, against the stored rows too (see ``_versions``).
+        deleted_field: With ``version_field``, a winning row whose value here is non-zero (or
+            true) deletes its key.
+        ttl: Row retention: a ``Ttl`` or a ClickHouse TTL expression (``"ts + INTERVAL 90 DAY"``,
+            see ``parse_ttl``); expired rows are deleted every ``cascade.ttl.interval-ms``.
+        column_ttls: Column TTLs, ``{column: Ttl or expression}``: the values of ``column``
+            expired by its TTL are cleared (null, or the type's zero) at the same passes.
+            These four are kept as table properties (``cascade.upsert.version-column``,
+            ``cascade.upsert.deleted-column``, ``cascade.ttl``, ``cascade.ttl.columns``), set or
+            removed at each start.
         partition_by: Partitioning, used when the table is created (see ``ensure_table``).
         order_by: Sort order field names, used when the table is created.
         max_rows: Commit once this many rows are buffered.
@@ -217,7 +261,9 @@ class TableWriter(Actor):
             set as JSON) and counted, and dropped.
 
     Raises:
-        ValueError: ``deduplicate=True`` without key fields, or non-positive limits.
+        ValueError: ``deduplicate=True`` without key fields, non-positive limits, a deleted
+            field without a version field, a version field without ``deduplicate``, a TTL
+            expression ``parse_ttl`` refuses, or a field the schema lacks.
         TypeError: ``commit_process=True`` with a catalog that cannot reach another process.
     """
 
@@ -237,6 +283,10 @@ class TableWriter(Actor):
         commit_process: bool = False,
         maintenance_counters: dict[str, MaintenanceCounters] | None = None,
         dead_letter: DeadLetter | None = None,
+        version_field: str | None = None,
+        deleted_field: str | None = None,
+        ttl: Ttl | str | None = None,
+        column_ttls: Mapping[str, Ttl | str] | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"TableWriter({identifier!r}) needs a pyiceberg Schema, got {type(schema).__name__}")
@@ -248,6 +298,18 @@ class TableWriter(Actor):
             )
         if max_rows < 1 or max_delay <= 0:
             raise ValueError(f"TableWriter({identifier!r}): max_rows must be >= 1 and max_delay > 0")
+        if deleted_field is not None and version_field is None:
+            raise ValueError(f"TableWriter({identifier!r}): deleted_field needs a version_field (as is_deleted needs ver)")
+        if version_field is not None and not deduplicate:
+            raise ValueError(f"TableWriter({identifier!r}): version_field needs deduplicate=True (an upsert on the key)")
+        if isinstance(ttl, str):
+            ttl = parse_ttl(ttl)
+        columns = {c: parse_ttl(t) if isinstance(t, str) else t for c, t in (column_ttls or {}).items()}
+        for role, name in (("version_field", version_field), ("deleted_field", deleted_field),
+                           ("ttl", ttl.column if ttl is not None else None),
+                           *(("column TTL", c) for c in columns), *(("column TTL", t.column) for t in columns.values())):
+            if name is not None and name not in schema.column_names:
+                raise ValueError(f"TableWriter({identifier!r}): {role} {name!r} is not a field of the schema")
         if commit_process:
             check_catalog_source(identifier, catalog)
         self.catalog_source = catalog
@@ -271,6 +333,13 @@ class TableWriter(Actor):
         self._published = maintenance_counters
         self.dead_letter = dead_letter
         self._token: anyio.lowlevel.EventLoopToken | None = None
+        self.version_field = version_field
+        self.deleted_field = deleted_field
+        self.ttl = ttl
+        self.column_ttls = columns
+        self._rows_expired = 0
+        self._ttl_failures = 0
+        self._ttl_pending = False
 
     def statistics(self) -> WriterStatistics:
         """A snapshot of the counters of this incarnation (also the reply to ``ask(Stats())``)."""
@@ -287,6 +356,8 @@ class TableWriter(Actor):
             expiry_failures=self._maintenance.expiry_failures,
             maintenance=self._maintenance,
             poison_rows=c.poison_rows if c else 0,
+            rows_expired=self._rows_expired,
+            ttl_failures=self._ttl_failures,
         )
 
     def positions(self) -> dict[str, int]:
@@ -296,8 +367,15 @@ class TableWriter(Actor):
     def _open(self) -> Table:
         source = self.catalog_source
         catalog = source if isinstance(source, Catalog) else source()
+        owned = {
+            VERSION_PROPERTY: self.version_field,
+            DELETED_PROPERTY: self.deleted_field,
+            TTL_PROPERTY: self.ttl.property if self.ttl is not None else None,
+            COLUMN_TTL_PROPERTY: column_ttl_property(self.column_ttls),
+        }
         return ensure_table(
-            catalog, self.identifier, self.schema, partition_by=self.partition_by, order_by=self.order_by
+            catalog, self.identifier, self.schema, partition_by=self.partition_by, order_by=self.order_by,
+            properties=owned,
         )
 
     async def started(self) -> None:
@@ -316,6 +394,10 @@ class TableWriter(Actor):
             probe=self._probe_group, dead_letter=self._set_aside,
         )
         self._committer.start()
+        properties = self.table.metadata.properties
+        self._ttl_pending = False
+        if table_ttl(properties) is not None or column_ttls(properties):
+            self.schedule_every(ttl_interval(properties), _ExpireTick())
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, Write):
@@ -329,6 +411,13 @@ class TableWriter(Actor):
         if isinstance(message, Maintain):
             run = self._maintenance_pass(message.action)
             return await self._settle(message.promise, functools.partial(Barrier, run=run))
+        if isinstance(message, _ExpireTick):
+            # Queued, not awaited: the writer goes on reading writes while the pass waits its turn;
+            # a tick while a timed pass still waits or runs adds none (passes never pile up).
+            if not self._ttl_pending:
+                self._ttl_pending = True
+                self._require_committer().put(Barrier(self._timed_pass_done, run=self._expire_rows))
+            return None
         if isinstance(message, Stats):
             return self.statistics()
         if isinstance(message, Positions):
@@ -378,6 +467,10 @@ class TableWriter(Actor):
                     nulls = data.column(key).null_count
                     if nulls:
                         raise ValueError(f"table {self.identifier}: key column {key!r} has {nulls} null values")
+                for role, name in (("version", self.version_field), ("deleted", self.deleted_field)):
+                    nulls = data.column(name).null_count if name is not None else 0
+                    if nulls:
+                        raise ValueError(f"table {self.identifier}: {role} column {name!r} has {nulls} null values")
         except (TypeError, ValueError) as error:
             if message.promise is not None:
                 message.promise.set_exception(error)
@@ -494,6 +587,9 @@ class TableWriter(Actor):
     def _maintenance_pass(self, action: str) -> Callable[[], Any]:
         """The pass a ``Maintain`` message asks for (checked when it was made), to run in the committer thread."""
 
+        if action == "expire_rows":
+            return self._expire_rows
+
         def run() -> Any:
             try:
                 if self._process is not None:
@@ -503,6 +599,25 @@ class TableWriter(Actor):
                 self._publish()
 
         return run
+
+    def _timed_pass_done(self, _value: Any, _error: BaseException | None) -> None:
+        """A timed TTL pass ended (on the event loop; counted and logged by the pass itself)."""
+        self._ttl_pending = False
+
+    def _expire_rows(self) -> TtlResult:
+        """A TTL pass (in the committer thread or the commit process), counted; a failure is
+        logged and counted, then raised to whoever asked for the pass."""
+        try:
+            if self._process is not None:
+                result = self._process.expire_rows()
+            else:
+                result = expire_rows(self._require_table())
+        except Exception as exc:
+            self._ttl_failures += 1
+            logger.warning("table %s: TTL pass failed: %s", self.identifier, exc)
+            raise
+        self._rows_expired += result.rows_expired
+        return result
 
     def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
                        properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
@@ -524,3 +639,4 @@ class TableWriter(Actor):
         if self._committer is None:  # pragma: no cover - started() starts it before any message
             raise RuntimeError(f"TableWriter({self.identifier!r}) has no committer: started() did not run")
         return self._committer
+

@@ -113,5 +113,5 @@ def test_ls_lists_the_template_s_query_apis() -> None:
     out = subprocess.run([sys.executable, "-m", "cascade_rt.cli", "ls", "app/main.py"], capture_output=True,
                          text=True, timeout=120, check=True, cwd=PROJECT, env={**os.environ, "COLUMNS": "200"}).stdout
     for expected in ("GET /api/bar (QueryParams → QueryResult)", "GET /api/bar/1", "BarArchive_1_0",
-                     "FooDeadLetterQueue"):
+                     "FooDeadLetterQueue", "version archived_at", "ttl archived_at + INTERVAL 90 DAY"):
         assert expected in out, out

@@ -41,3 +41,20 @@ def test_table_stats_of_an_unknown_table_names_the_known_ones(tmp_path: Path) ->
     assert result.returncode == 1
     assert "Missing" in result.stdout
     assert "tables:" in result.stdout
+
+
+def test_table_expire_deletes_the_rows_past_the_ttl_and_stats_show_it(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pyiceberg.types import TimestamptzType
+
+    home = tmp_path / "home"
+    schema = Schema(NestedField(1, "id", LongType(), required=True), NestedField(2, "at", TimestamptzType()))
+    table = ensure_table(open_catalog(home), "default.events", schema, properties={"cascade.ttl": "at 1 day"})
+    now = dt.datetime.now(dt.UTC)
+    commit_append(table, pa.table({"id": pa.array([1, 2], pa.int64()),
+                                   "at": pa.array([now - dt.timedelta(days=2), now], pa.timestamp("us", tz="UTC"))}))
+    assert json.loads(cli("table", "stats", "events", "--json", home=home).stdout)["ttl"] == "at 1 day"
+    done = json.loads(cli("table", "expire", "events", "--json", home=home).stdout)
+    assert done["rows_expired"] == 1
+    assert open_catalog(home).load_table("default.events").scan().to_arrow().column("id").to_pylist() == [2]

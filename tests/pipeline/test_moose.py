@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from cascade_rt import (
+    ClickHouseTTL,
     ConsumerConfig,
     DeadLetterModel,
     IngestPipeline,
@@ -29,6 +30,7 @@ from cascade_rt import (
     StringToEnumMixin,
     SummingMergeTreeEngine,
     TransformConfig,
+    UInt8,
     ValidationError,
     clickhouse_default,
 )
@@ -120,10 +122,10 @@ def test_engines_map_to_append_or_upsert_and_others_fail_by_name(registry: Regis
     assert OlapConfig(engine=ReplacingMergeTreeEngine()).deduplicate is True
     with pytest.raises(ValueError, match="engine SummingMergeTreeEngine is ClickHouse-only"):
         OlapConfig(engine=SummingMergeTreeEngine())
-    with pytest.raises(ValueError, match=r"ReplacingMergeTreeEngine\(ver=...\) is not supported"):
-        OlapConfig(engine=ReplacingMergeTreeEngine(ver="updated_at"))
-    with pytest.raises(ValueError, match="`ttl` is ClickHouse-only"):
-        OlapTable[Foo]("foo", {"ttl": "at + INTERVAL 1 DAY"}, registry=registry)
+    with pytest.raises(ValueError, match=r"ReplacingMergeTreeEngine\(is_deleted='gone'\) requires ver"):
+        ReplacingMergeTreeEngine(is_deleted="gone")
+    with pytest.raises(ValueError, match=r"ttl 'cityHash64\(at\) \+ 1' is not supported on Iceberg tables; write"):
+        OlapTable[Foo]("foo", {"ttl": "cityHash64(at) + 1"}, registry=registry)
     assert OlapConfig(partition_by="toYYYYMM(at)").partition_by == [("at", "month")]
     with pytest.raises(ValueError, match="partition_by 'cityHash64"):
         OlapConfig(partition_by="cityHash64(id)")
@@ -197,3 +199,91 @@ async def test_insert_strategies(registry: Registry, home: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert (await table.insert([], InsertOptions(strategy="discard"))).total == 0
+
+
+class Account(BaseModel):
+    id: Key[str]
+    name: str
+    updated_at: dt.datetime
+    deleted: UInt8 = 0
+    seen_at: dt.datetime | None = None
+    email: Annotated[str | None, ClickHouseTTL("seen_at + INTERVAL 7 DAY")] = None
+
+
+def test_ver_is_deleted_and_ttl_name_fitting_fields(registry: Registry) -> None:
+    def table(engine: Any = None, ttl: str | None = None) -> OlapTable[Account]:
+        return OlapTable[Account]("accounts", OlapConfig(engine=engine, ttl=ttl), registry=Registry())
+
+    accounts = table(ReplacingMergeTreeEngine(ver="updated_at", is_deleted="deleted"), "seen_at + INTERVAL 30 DAY")
+    assert (accounts.config.deduplicate, accounts.config.version_column, accounts.config.deleted_column) == (
+        True, "updated_at", "deleted")
+    with pytest.raises(ValueError, match=r"ReplacingMergeTreeEngine\(ver=...\) names `when`, which is not a field"):
+        table(ReplacingMergeTreeEngine(ver="when"))
+    with pytest.raises(ValueError, match=r"ver=...\) field `name` must be an integer, date or datetime, not string"):
+        table(ReplacingMergeTreeEngine(ver="name"))
+    with pytest.raises(ValueError, match=r"ver=...\) field `seen_at` must not be Optional"):
+        table(ReplacingMergeTreeEngine(ver="seen_at"))
+    with pytest.raises(ValueError, match=r"is_deleted=...\) field `updated_at` must be an integer \(UInt8\) or bool"):
+        table(ReplacingMergeTreeEngine(ver="updated_at", is_deleted="updated_at"))
+    with pytest.raises(ValueError, match=r"ttl field `name` must be a date or datetime"):
+        table(ttl="name + INTERVAL 1 DAY")
+    assert accounts.column_ttls == {"email": "seen_at + INTERVAL 7 DAY"}
+
+    class Keyed(BaseModel):
+        id: Annotated[Key[str], ClickHouseTTL("at + INTERVAL 1 DAY")]
+        at: dt.datetime
+
+    class Nested(BaseModel):
+        id: Key[str]
+        at: dt.datetime
+        tags: Annotated[list[str], ClickHouseTTL("at + INTERVAL 1 DAY")]
+
+    class Bad(BaseModel):
+        id: Key[str]
+        at: dt.datetime
+        note: Annotated[str, ClickHouseTTL("at + 1")] = ""
+
+    with pytest.raises(ValueError, match=r"ClickHouseTTL on `id`: a key field is never cleared"):
+        OlapTable[Keyed]("keyed", registry=Registry())
+    with pytest.raises(ValueError, match=r"ClickHouseTTL on `tags`: make it Optional"):
+        OlapTable[Nested]("nested", registry=Registry())
+    with pytest.raises(ValueError, match=r"ClickHouseTTL on `note`: ttl 'at \+ 1' is not supported"):
+        OlapTable[Bad]("bad", registry=Registry())
+
+
+async def test_a_replacing_merge_tree_with_ver_is_deleted_and_a_ttl_runs_through_a_pipeline(
+    registry: Registry, home: Path
+) -> None:
+    engine = ReplacingMergeTreeEngine(ver="updated_at", is_deleted="deleted")
+    config = IngestPipelineConfig(table=OlapConfig(engine=engine, ttl="seen_at + INTERVAL 30 DAY DELETE"),
+                                  stream=StreamConfig(parallelism=2), ingest_api=True)
+    IngestPipeline[Account]("Account", config, registry=registry)
+    now = dt.datetime.now(dt.UTC)
+
+    def row(key: str, name: str, version: int, deleted: int = 0, age_days: int = 0) -> dict[str, Any]:
+        return {"id": key, "name": name, "updated_at": (now + dt.timedelta(seconds=version)).isoformat(),
+                "deleted": deleted, "seen_at": (now - dt.timedelta(days=age_days)).isoformat(),
+                "email": f"{name}@example.com"}
+
+    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+        await rt.ingest("Account", [row("a", "a1", 1), row("b", "b1", 1, age_days=10), row("c", "c1", 1),
+                                    row("old", "o1", 1, age_days=40)])
+        await rt.flush()
+        # a: newer (wins); b: older than stored (ignored); c: deleted at version 3 (its row at
+        # version 2 in the same batch is older than the delete).
+        await rt.ingest("Account", [row("a", "a2", 2), row("b", "b0", 0), row("c", "c-deleted", 3, deleted=1),
+                                    row("c", "c2", 2)])
+        await rt.flush()
+        names = {r["id"]: r["name"] for r in rt.table("Account").to_pylist()}
+        assert names == {"a": "a2", "b": "b1", "old": "o1"}
+        result = await rt.expire_rows("Account")
+        assert (result.rows_expired, result.values_cleared) == (1, 1)  # old's row; b's email (10 days old)
+        emails = {r["id"]: r["email"] for r in rt.table("Account").to_pylist()}
+        assert emails == {"a": "a2@example.com", "b": None}
+        # After the delete, a row of c inserts it again (no tombstone is kept).
+        await rt.ingest("Account", [row("c", "c4", 4)])
+        await rt.flush()
+        assert sorted(rt.table("Account").column("name").to_pylist()) == ["a2", "b1", "c4"]
+        properties = rt.catalog.load_table(("default", "Account")).metadata.properties
+        assert (properties["cascade.upsert.version-column"], properties["cascade.ttl"],
+                properties["cascade.ttl.columns"]) == ("updated_at", "seen_at 30 day", "email=seen_at 7 day")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -12,15 +14,17 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.types import ListType, NestedField, StringType
+from pyiceberg.types import ListType, LongType, NestedField, StringType, TimestamptzType
 
 from actors import ActorSystem, Backoff, Mailbox, MailboxFull, Promise
 from cascade_rt.table import (
     CommitResult,
     Flush,
+    Maintain,
     Merge,
     Stats,
     TableWriter,
+    Ttl,
     Write,
     WriterStatistics,
     coalesce,
@@ -348,3 +352,103 @@ async def test_a_backlog_of_two_groups_stops_the_writer_reading_so_its_mailbox_f
             assert [(await p.wait()).rows_written for p in promises[:4]] == [2, 2, 2, 2]  # two groups of two
             await ref.ask(Flush())
     assert sorted(_table(home).scan().to_arrow().column("id").to_pylist()) == [0, 1, 2, 3, 4, 5]
+
+
+# -- version and deleted columns, row retention ------------------------------------------------------
+
+
+_VERSIONED = Schema(
+    NestedField(1, "id", StringType(), required=True),
+    NestedField(2, "ver", LongType(), required=True),
+    NestedField(3, "deleted", LongType(), required=True),
+    NestedField(4, "at", TimestamptzType(), required=False),
+    identifier_field_ids=[1],
+)
+
+
+def _versioned(*rows: tuple[str, int, int, float]) -> pa.Table:
+    """Rows ``(id, ver, deleted, age in days)``."""
+    now = dt.datetime.now(dt.UTC)
+    return pa.table({
+        "id": [r[0] for r in rows], "ver": pa.array([r[1] for r in rows], pa.int64()),
+        "deleted": pa.array([r[2] for r in rows], pa.int64()),
+        "at": pa.array([now - dt.timedelta(days=r[3]) for r in rows], pa.timestamp("us", tz="UTC")),
+    })
+
+
+def test_version_and_ttl_options_are_checked(catalog: Catalog) -> None:
+    base: dict[str, Any] = {"catalog": catalog, "identifier": "default.t", "schema": _VERSIONED}
+    with pytest.raises(ValueError, match=r"deleted_field needs a version_field"):
+        TableWriter(**base, deduplicate=True, deleted_field="deleted")
+    with pytest.raises(ValueError, match=r"version_field needs deduplicate=True"):
+        TableWriter(**base, version_field="ver")
+    with pytest.raises(ValueError, match=r"version_field 'nope' is not a field of the schema"):
+        TableWriter(**base, deduplicate=True, version_field="nope")
+    with pytest.raises(ValueError, match=r"ttl 'at \+ 1' is not supported"):
+        TableWriter(**base, ttl="at + 1")
+    with pytest.raises(ValueError, match=r"ttl 'when' is not a field of the schema"):
+        TableWriter(**base, ttl="when + INTERVAL 1 DAY")
+    with pytest.raises(ValueError, match=r"column TTL 'nope' is not a field of the schema"):
+        TableWriter(**base, column_ttls={"nope": "at + INTERVAL 1 DAY"})
+    writer = TableWriter(**base, column_ttls={"deleted": "at + toIntervalHour(2)"})
+    assert writer.column_ttls == {"deleted": Ttl("at", 2, "hour")}
+
+
+@pytest.mark.anyio
+async def test_a_versioned_writer_keeps_the_greatest_version_and_drops_deleted_keys(home: Path) -> None:
+    opts = _opts(home, _VERSIONED, deduplicate=True, version_field="ver", deleted_field="deleted", max_delay=600)
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **opts)
+        await ref.tell(Write(_versioned(("a", 2, 0, 0), ("b", 1, 0, 0), ("c", 1, 0, 0))))
+        await ref.ask(Flush())
+        # a: older (ignored); b: deleted at a newer version; c: newer, in a second write of the group.
+        await ref.tell(Write(_versioned(("a", 1, 0, 0), ("b", 2, 1, 0))))
+        await ref.tell(Write(_versioned(("c", 3, 0, 0))))
+        bad = Promise[CommitResult]()
+        await ref.tell(Write(pa.table({"id": ["z"], "ver": pa.array([None], pa.int64()), "deleted": [0]}), bad))
+        with anyio.fail_after(10), pytest.raises(ValueError, match=r"column 'ver' has 1 null values"):
+            await bad.wait()
+        result: CommitResult = await ref.ask(Flush())
+    assert (result.rows_updated, result.rows_deleted, result.rows_written) == (1, 1, 1)
+    table = _table(home)
+    assert table.metadata.properties["cascade.upsert.version-column"] == "ver"
+    got = {r["id"]: r["ver"] for r in read_branch(table, "main").to_pylist()}
+    assert got == {"a": 2, "c": 3}
+
+
+@pytest.mark.anyio
+async def test_a_writer_with_a_ttl_deletes_expired_rows_every_interval(home: Path) -> None:
+    # The pass interval is a table property (a minute by default).
+    ensure_table(open_catalog(home), "default.t", _VERSIONED, properties={"cascade.ttl.interval-ms": "100"})
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_opts(home, _VERSIONED, ttl="at + INTERVAL 7 DAY"))
+        await ref.tell(Write(_versioned(("old", 1, 0, 8), ("new", 1, 0, 6))))
+        await ref.ask(Flush())
+        with anyio.fail_after(20):
+            while True:
+                stats: WriterStatistics = await ref.ask(Stats())
+                if stats.rows_expired:
+                    break
+                await anyio.sleep(0.05)
+        assert stats.ttl_failures == 0
+    table = _table(home)
+    assert table.metadata.properties["cascade.ttl"] == "at 7 day"
+    assert read_branch(table, "main").column("id").to_pylist() == ["new"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("commit_process", [False, True])
+async def test_maintain_expire_rows_runs_a_ttl_pass_now(home: Path, commit_process: bool) -> None:
+    opts = _opts(home, _VERSIONED, ttl="at + toIntervalDay(1)", commit_process=commit_process)
+    if commit_process:
+        opts["catalog"] = functools.partial(open_catalog, home)
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **opts)
+        await ref.tell(Write(_versioned(("a", 1, 0, 2), ("b", 1, 0, 0))))
+        done = Promise[Any]()
+        await ref.tell(Maintain("expire_rows", done))
+        with anyio.fail_after(30):
+            result = await done.wait()
+        assert result.rows_expired == 1
+        assert (await ref.ask(Stats())).rows_expired == 1
+    assert read_branch(_table(home), "main").column("id").to_pylist() == ["b"]
