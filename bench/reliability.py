@@ -77,10 +77,12 @@ class Serve:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.logs: list[Path] = []
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        output = open(self.home.parent / f"serve-{self.home.name}-{self.starts}.log", "wb")
+        self.logs.append(self.home.parent / f"serve-{self.home.name}-{self.starts}.log")
+        output = open(self.logs[-1], "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cascade_rt.cli", "serve", str(APP), "--port", str(self.port),
              "--home", str(self.home)],
@@ -119,6 +121,16 @@ class Serve:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+    def log_errors(self) -> dict[str, Any]:
+        """The ERROR lines cascade-rt logged in every run of the server, by message."""
+        found: collections.Counter[str] = collections.Counter()
+        for path in self.logs:
+            for line in path.read_text(errors="replace").splitlines():
+                if " ERROR cascade_rt" in line or " CRITICAL " in line:
+                    found[line.split(" ERROR ", 1)[-1][:200]] += 1
+        return {"errors": sum(found.values()), "messages": dict(found.most_common(10))}
 
 
 def _vmrss(pid: int) -> int:
@@ -170,7 +182,7 @@ class Tally:
                 self.statuses[-1] += 1
             else:
                 self.dropped += 1
-                self.drops.append(label)
+                self.drops.append(f"{label}: {payload.decode()}")
             self.by_class[label][-1] += 1
             return
         self.statuses[status] += 1
@@ -240,7 +252,7 @@ async def client(connections: int) -> AsyncIterator[Any]:
 
 async def send(session: Any, method: str, url: str, body: bytes, headers: dict[str, str],
                *, chunked: bool = False) -> tuple[int | None, Any, bytes]:
-    """One request; ``(None, {}, b"")`` when the connection failed or dropped."""
+    """One request; ``(None, {}, b"<exception class>")`` when the connection failed or dropped."""
     import aiohttp
 
     skip = ("Content-Type",) if "Content-Type" not in headers else ()
@@ -253,8 +265,8 @@ async def send(session: Any, method: str, url: str, body: bytes, headers: dict[s
     try:
         async with session.request(method, url, data=data, headers=headers, skip_auto_headers=skip) as response:
             return response.status, response.headers, await response.read()
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return None, {}, b""
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return None, {}, type(exc).__name__.encode()
 
 
 class Ids:
@@ -727,6 +739,7 @@ async def broker(workdir: Path, args: argparse.Namespace) -> Tally:
             await wait_landed(server.home, phases["after"] | phases["outage"], args.landed_wait)
         finally:
             await asyncio.to_thread(server.stop)
+    tally.extra["server_log"] = server.log_errors()  # the outage is logged: for reading, not a failure
     landed = await asyncio.to_thread(read_ids, server.home)
     tally.extra["landed_counter"] = landed
     before_lost = [i for i in phases["before"] if i not in landed]
@@ -759,6 +772,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"[{part}] done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             finally:
                 await asyncio.to_thread(server.stop)
+            report["server_log"] = server.log_errors()
             landed = await asyncio.to_thread(read_ids, server.home)
             for part in log_parts:
                 prefix = {"fuzz": "fuzz-", "overload": "over-", "kill": "kill-"}[part]
@@ -830,6 +844,10 @@ def print_table(report: dict[str, Any]) -> None:
     for part, r in parts.items():
         for error in r["server_errors"][:5]:
             print(f"  {part} server error: {error}")
+    if "server_log" in report:
+        print(f"cascade-rt ERROR lines in the log-backed server's output: {report['server_log']['errors']}")
+        for message, count in report["server_log"]["messages"].items():
+            print(f"  {count} x {message}")
         for kind, sample in r["samples"].items():
             if sample:
                 print(f"  {part} {kind}: {sample}")

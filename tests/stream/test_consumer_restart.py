@@ -46,7 +46,7 @@ async def test_records_after_the_broker_lost_its_log_land(
                                      headers={"Content-Type": "application/json"}) as resp:
                     return resp.status
 
-            before = [{"id": f"b{i}", "n": i} for i in range(500)]
+            before: list[dict[str, Any]] = [{"id": f"b{i}", "n": i} for i in range(500)]
             assert await post(before) == 200  # one Kafka message per record: the table takes offsets 0..499
             with anyio.fail_after(60):
                 while rt.table("Restarted").num_rows < 500:  # noqa: ASYNC110 - written by the consumer group
@@ -64,4 +64,4 @@ async def test_records_after_the_broker_lost_its_log_land(
                 while not set(after) <= set(rt.table("Restarted")["id"].to_pylist()):  # noqa: ASYNC110
                     await anyio.sleep(0.3)
         ids = rt.table("Restarted")["id"].to_pylist()
-    assert sorted(ids) == sorted([r["id"] for r in before] + after)  # all of them, each once
+    assert sorted(ids) == sorted([str(r["id"]) for r in before] + after)  # all of them, each once
