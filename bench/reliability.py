@@ -656,7 +656,6 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
 
         async def offer(body: bytes, batch: list[str]) -> None:
             nonlocal in_flight
-            in_flight += 1
             try:
                 status, headers, payload = await send(session, "POST", server.base + PATH, body, JSON_TYPE)
                 tally.record("overload", status, headers, payload, batch, True)
@@ -676,6 +675,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
                 if in_flight >= args.max_in_flight:
                     skipped += 1  # the client holds no more; counted, not sent
                     continue
+                in_flight += 1  # counted from creation, so the cap holds within one burst
                 task = asyncio.create_task(offer(*plain_body(ids, size)))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -876,8 +876,8 @@ def main() -> None:
     args.overload_body = 20 if quick else 100  # records per overload request
     args.kills = 1 if quick else 3
     args.kill_after = 2.0 if quick else 6.0
-    args.broker_seconds = 2.0 if quick else 8.0
-    args.landed_wait = 20.0 if quick else 120.0  # broker: seconds to wait for the table to catch up
+    args.broker_seconds = 1.5 if quick else 8.0
+    args.landed_wait = 8.0 if quick else 120.0  # broker: seconds to wait for the table to catch up
     report = asyncio.run(run(args))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
