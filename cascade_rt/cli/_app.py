@@ -6,7 +6,6 @@ The asset commands (``run``, ``assets``, ``runs``, ``branch``) join from ``_asse
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import signal
@@ -18,7 +17,8 @@ from typing import Annotated, Any
 import anyio
 import typer
 from rich.console import Console
-from rich.table import Table as RichTable
+
+from ._output import print_json, print_table
 
 GC_THRESHOLD = 50_000
 """``cascade-rt serve``'s young-generation collection threshold (see ``_serve``)."""
@@ -56,6 +56,7 @@ HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="The cascade home (default: $CASCADE_HOME or ./.cascade).", show_default=False),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON array of objects instead of a table.")]
 
 
 def load(app_ref: str) -> Any:
@@ -149,16 +150,16 @@ async def _serve(host: str, port: int, home: Path | None, role: str, reuse_port:
 
 
 @app.command("ls")
-def list_definitions(app_ref: AppArg) -> None:
+def list_definitions(app_ref: AppArg, as_json: JsonOpt = False) -> None:
     """Lists the pipelines, tables, streams, ingest APIs, dead-letter queues, query APIs and assets of APP."""
     from .._registry import default_registry
 
     load(app_ref)
-    reg = default_registry()
-    table = RichTable("kind", "name", "details")
-    for kind, name, decl in reg:
-        table.add_row(kind.replace("_", " "), name, describe(kind, decl))
-    console.print(table)
+    rows = [(kind.replace("_", " "), name, describe(kind, decl)) for kind, name, decl in default_registry()]
+    if as_json:
+        print_json([dict(zip(("kind", "name", "details"), row, strict=True)) for row in rows])
+        return
+    print_table(("kind", "name", "details"), rows)
 
 
 def describe(kind: str, decl: Any) -> str:
@@ -201,7 +202,7 @@ def peek(
     n: Annotated[int, typer.Option("-n", "--limit", min=1, help="Rows to show.")] = 10,
     branch: Annotated[str, typer.Option(help="The branch to read.")] = "main",
     home: HomeOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Shows the first rows of a table."""
     from ._tables import load_table
@@ -218,7 +219,7 @@ def peek(
 def query(
     sql: Annotated[str, typer.Argument(help="DuckDB SQL over the catalog's tables.")],
     home: HomeOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Runs SQL (DuckDB) over the catalog's tables."""
     from ..table import open_catalog, resolve_home
@@ -229,17 +230,13 @@ def query(
 
 
 def print_arrow(data: Any, *, as_json: bool = False, title: str | None = None) -> None:
-    """Prints an Arrow table as a rich table, or one JSON object per line."""
+    """Prints an Arrow table by the CLI's rule (``_output``): a table, or a JSON array of objects."""
     rows = data.to_pylist()
     if as_json:
-        for row in rows:
-            typer.echo(json.dumps(row, default=str))
+        print_json(rows)
         return
-    table = RichTable(*data.column_names, title=title)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(table)
-    console.print(f"{data.num_rows} row(s)", highlight=False)
+    print_table(data.column_names, [list(row.values()) for row in rows], title=title,
+                notes=[f"{data.num_rows} row(s)"])
 
 
 def _register_asset_commands() -> None:

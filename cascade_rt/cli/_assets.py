@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,12 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from ._output import is_terminal, print_json, print_table
 
 HomeOption = Annotated[
     Path | None, typer.Option("--home", help="Cascade home (default: $CASCADE_HOME or ./.cascade).")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array of objects instead of a table.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(branch, name="branch")
 
 
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+def _progress_console() -> Console:
+    return Console(highlight=False, soft_wrap=True, stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -93,7 +93,6 @@ def run_command(
         runner.asset(asset)
     except KeyError as exc:
         raise _fail(exc.args[0]) from None
-    console = _console()
     if first is not None and last is not None:
         if last < first:
             raise _fail(f"--from {first} is after --to {last}")
@@ -103,7 +102,7 @@ def run_command(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=console,
+            console=_progress_console(),
             disable=as_json,
         ) as progress:
             task = progress.add_task(f"{asset} {first}..{last}", total=days)
@@ -115,38 +114,28 @@ def run_command(
     else:
         results = [anyio.run(lambda: runner.run_asset(asset, partition_date=day, branch=branch))]
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], default=str))
+        print_json([r.to_dict() for r in results])
     else:
-        _print_results(console, results)
+        _print_results(results)
     if any(not r.ok for r in results):
         raise typer.Exit(code=1)
 
 
-def _print_results(console: Console, results: list[Any]) -> None:
-    table = Table(title=f"{len(results)} run(s)")
-    table.add_column("partition", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("branch", no_wrap=True)
-    for col in ("loaded", "inserted", "updated", "seconds"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for r in results:
-        table.add_row(
-            r.partition_date,
-            _status(r.status),
-            r.branch,
-            str(r.rows_loaded),
-            str(r.rows_inserted),
-            str(r.rows_updated),
-            f"{r.total_elapsed_seconds:.2f}",
-        )
-    console.print(table)
+def _print_results(results: list[Any]) -> None:
     ok = sum(r.ok for r in results)
-    console.print(
-        f"{ok} succeeded, {len(results) - ok} failed; {sum(r.rows_loaded for r in results if r.ok)} rows loaded"
+    summary = f"{ok} succeeded, {len(results) - ok} failed; {sum(r.rows_loaded for r in results if r.ok)} rows loaded"
+    print_table(
+        ("partition", "status", "branch", "loaded", "inserted", "updated", "seconds"),
+        [
+            (r.partition_date, r.status, r.branch, r.rows_loaded, r.rows_inserted, r.rows_updated,
+             f"{r.total_elapsed_seconds:.2f}")
+            for r in results
+        ],
+        title=f"{len(results)} run(s)",
+        notes=[summary, *(f"{r.partition_date}: {r.error}" for r in results if r.error)],
+        style=_style,
+        right=("loaded", "inserted", "updated", "seconds"),
     )
-    for r in results:
-        if r.error:
-            console.print(f"[red]{r.partition_date}: {r.error}[/red]")
 
 
 def _status(status: str) -> str:
@@ -159,6 +148,14 @@ def _status(status: str) -> str:
         "fail": "red",
     }.get(status, "white")
     return f"[{color}]{status}[/{color}]"
+
+
+def _style(column: str, text: str) -> str:
+    """Colours the status a cell starts with (``status``, ``last run``, ``freshness``) on a terminal."""
+    if column not in ("status", "last run", "freshness"):
+        return text
+    word, space, rest = text.partition(" ")
+    return _status(word) + space + rest
 
 
 def assets_command(
@@ -193,29 +190,23 @@ def assets_command(
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows))
+        print_json(rows)
         return
-    table = Table(title=f"{len(rows)} asset(s)")
-    for col in ("asset", "group", "table", "schedule", "last run", "freshness"):
-        table.add_column(col, no_wrap=col != "last run")
+    cells = []
     for row in rows:
         last = row["last_run"]
         last_text = (
-            "never"
-            if last is None
-            else f"{_status(last['status'])} {last['partition_date']} ({last['finished_at'][:19]})"
+            "never" if last is None else f"{last['status']} {last['partition_date']} ({last['finished_at'][:19]})"
         )
         fresh = row["freshness"]
         age = "" if fresh["age_hours"] is None else f" ({fresh['age_hours']:.1f} h)"
-        table.add_row(
-            row["asset"],
-            row["group"],
-            row["table"],
-            row["cron"] or "-",
-            last_text,
-            _status(fresh["status"]) + age,
-        )
-    _console().print(table)
+        cells.append((row["asset"], row["group"], row["table"], row["cron"] or "-", last_text, fresh["status"] + age))
+    print_table(
+        ("asset", "group", "table", "schedule", "last run", "freshness"),
+        cells,
+        title=f"{len(rows)} asset(s)",
+        style=_style,
+    )
 
 
 def runs_command(
@@ -231,41 +222,43 @@ def runs_command(
     history = RunHistory.at_home(resolve_home(home))
     records = history.runs(asset, limit=limit)
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        **r.result.to_dict(),
-                        "trigger": r.trigger,
-                        "started_at": r.started_at.isoformat(),
-                        "finished_at": r.finished_at.isoformat(),
-                    }
-                    for r in records
-                ],
-                default=str,
-            )
+        print_json(
+            [
+                {
+                    **r.result.to_dict(),
+                    "trigger": r.trigger,
+                    "started_at": r.started_at.isoformat(),
+                    "finished_at": r.finished_at.isoformat(),
+                }
+                for r in records
+            ]
         )
         return
-    table = Table(title=f"{len(records)} run(s)" + (f" of {asset}" if asset else ""))
-    for col in ("id", "asset", "partition", "branch", "status", "trigger", "rows", "finished"):
-        table.add_column(col, no_wrap=True)
-    for rec in records:
-        r = rec.result
-        table.add_row(
-            str(r.run_id),
-            r.asset,
-            r.partition_date,
-            r.branch,
-            _status(r.status),
-            rec.trigger,
-            f"{r.rows_loaded} (+{r.rows_inserted} ~{r.rows_updated})",
-            rec.finished_at.strftime("%m-%d %H:%M"),
-        )
-    console = _console()
-    console.print(table)
-    for rec in records:
-        if rec.result.error:
-            console.print(f"[red]run {rec.result.run_id}: {rec.result.error[:300]}[/red]")
+    terminal = is_terminal()
+    print_table(
+        ("id", "asset", "partition", "branch", "status", "trigger", "rows", "finished"),
+        [
+            (
+                rec.result.run_id,
+                rec.result.asset,
+                rec.result.partition_date,
+                rec.result.branch,
+                rec.result.status,
+                rec.trigger,
+                f"{rec.result.rows_loaded} (+{rec.result.rows_inserted} ~{rec.result.rows_updated})",
+                # Whole timestamps where a program reads them; the short form on a terminal.
+                rec.finished_at.strftime("%m-%d %H:%M") if terminal else rec.finished_at.isoformat(),
+            )
+            for rec in records
+        ],
+        title=f"{len(records)} run(s)" + (f" of {asset}" if asset else ""),
+        notes=[
+            f"run {rec.result.run_id}: {rec.result.error[:300] if terminal else rec.result.error}"
+            for rec in records
+            if rec.result.error
+        ],
+        style=_style,
+    )
 
 
 def branch_list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
@@ -275,15 +268,16 @@ def branch_list_command(home: HomeOption = None, as_json: JsonOption = False) ->
 
     branches = RunHistory.at_home(resolve_home(home)).branches()
     if as_json:
-        typer.echo(json.dumps(branches))
+        print_json(branches)
         return
-    table = Table(title=f"{len(branches)} branch(es)")
-    for col in ("branch", "tables", "updated"):
-        table.add_column(col)
-    for b in branches:
-        tables = ", ".join(f"{name} ({state})" for name, state in b["tables"].items())
-        table.add_row(b["branch"], tables, b["updated_at"][:19])
-    _console().print(table)
+    print_table(
+        ("branch", "tables", "updated"),
+        [
+            (b["branch"], ", ".join(f"{name} ({state})" for name, state in b["tables"].items()), b["updated_at"][:19])
+            for b in branches
+        ],
+        title=f"{len(branches)} branch(es)",
+    )
 
 
 def _branch_tables(home: Path | None, name: str, action: str) -> tuple[Any, Any, list[str]]:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table as RichTable
+
+from ._output import print_json, print_table
 
 NameArg = Annotated[str, typer.Argument(help="A table: NAME (namespace default) or NAMESPACE.NAME.")]
 HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="The cascade home (default: $CASCADE_HOME or ./.cascade).", show_default=False),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
 def load_table(home: Path | None, name: str) -> Any:
@@ -34,14 +34,12 @@ def load_table(home: Path | None, name: str) -> Any:
 
 
 def _print(record: Any, title: str, as_json: bool) -> None:
+    """One record: a ``field``/``value`` table by the CLI's rule (``_output``), or one JSON object."""
     values = dataclasses.asdict(record)
     if as_json:
-        typer.echo(json.dumps(values))
+        print_json(values)
         return
-    table = RichTable("", title, title=None)
-    for key, value in values.items():
-        table.add_row(key.replace("_", " "), "" if value is None else str(value))
-    Console(highlight=False).print(table)
+    print_table(("field", "value"), [(key, value) for key, value in values.items()], title=title)
 
 
 def compact_command(name: NameArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:

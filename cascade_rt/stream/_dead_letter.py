@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,6 +33,44 @@ class DeadLetterRecord(msgspec.Struct, kw_only=True):
     error_type: str
     source: str
     failed_at: dt.datetime
+
+
+class _Literal(str):
+    """JSON text written as it is by :func:`original_json` (not a string value to quote)."""
+
+
+def original_json(value: Any) -> str:
+    """The JSON text of a dead letter's ``original_record``, however deeply it nests.
+
+    orjson writes at most 255 levels, and a record refused for its nesting (or one in an array
+    beside it) can hold more: past that, the text is written without recursion, so the dead
+    letter keeps the whole record.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        pass
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Literal):
+            out.append(item)
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Literal("{")]
+            for i, (key, inner) in enumerate(item.items()):
+                parts += [_Literal(("," if i else "") + json.dumps(str(key)) + ":"), inner]
+            parts.append(_Literal("}"))
+            stack.extend(reversed(parts))
+        elif isinstance(item, list | tuple):
+            parts = [_Literal("[")]
+            for i, inner in enumerate(item):
+                parts += ([_Literal(",")] if i else []) + [inner]
+            parts.append(_Literal("]"))
+            stack.extend(reversed(parts))
+        else:
+            out.append(json.dumps(item, default=str))
+    return "".join(out)
 
 
 def _jsonable(value: Any) -> Any:
@@ -108,7 +147,7 @@ class DeadLetterSchema:
         ]
         return pa.RecordBatch.from_arrays(
             [
-                pa.array([orjson.dumps(r.original_record).decode() for r in items], pa.string()),
+                pa.array([original_json(r.original_record) for r in items], pa.string()),
                 pa.array([r.error_message for r in items], pa.string()),
                 pa.array([r.error_type for r in items], pa.string()),
                 pa.array([r.source for r in items], pa.string()),

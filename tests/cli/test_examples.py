@@ -28,7 +28,7 @@ def test_backfill_then_rerun_of_the_example_asset(tmp_path: Path) -> None:
     ]
     rows = cli("query", "SELECT count(*) AS n, max(value) AS top FROM raw.my_table", "--json", home=home)
     assert rows.returncode == 0, rows.stderr
-    assert json.loads(rows.stdout.splitlines()[0])["n"] == 24
+    assert json.loads(rows.stdout)[0]["n"] == 24
     listing = cli("assets", str(EXAMPLE), "--json", home=home)
     assert listing.returncode == 0, listing.stderr
     (asset,) = json.loads(listing.stdout)

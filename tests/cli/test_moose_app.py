@@ -33,7 +33,8 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
 def _query(sql: str, home: Path) -> list[dict[str, Any]]:
     out = subprocess.run([sys.executable, "-m", "cascade_rt.cli", "query", sql, "--json", "--home", str(home)],
                          capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
-    return [json.loads(line) for line in out.splitlines()]
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
 
 
 def test_moose_template_runs_under_serve(tmp_path: Path) -> None:

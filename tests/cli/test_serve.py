@@ -95,12 +95,12 @@ def test_serve_acknowledges_durably_and_drains_on_sigterm(served: tuple[str, sub
     assert not [pid for pid in committers if Path(f"/proc/{pid}").exists()]  # drained, then ended
 
     peek = cli("peek", "ComprehensivePipeline", "-n", "5", "--json", home=home)
-    rows = [json.loads(line) for line in peek.stdout.splitlines()]
+    rows = json.loads(peek.stdout)
     assert len(rows) == 5
     assert {"id", "timestamp", "value", "tags", "metadata"} <= set(rows[0])
     assert json.loads(rows[0]["metadata"])["source"] == "api"
     counted = cli("query", "SELECT count(*) AS n, count(DISTINCT id) AS k FROM ComprehensivePipeline", "--json", home=home)
-    assert json.loads(counted.stdout.splitlines()[0]) == {"n": 40, "k": 40}
+    assert json.loads(counted.stdout) == [{"n": 40, "k": 40}]
 
 
 def test_ls_lists_every_part_of_the_seed_example(tmp_path: Path) -> None:

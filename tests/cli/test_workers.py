@@ -48,7 +48,7 @@ def test_workers_share_the_port_and_every_acknowledged_record_lands(kafka: Kafka
             out = subprocess.run([sys.executable, "-m", "cascade_rt.cli", "query",
                                   "SELECT count(DISTINCT id) AS n FROM ExamplePipeline", "--json", "--home", str(home)],
                                  capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
-            if out.returncode == 0 and json.loads(out.stdout.splitlines()[0])["n"] == 20:
+            if out.returncode == 0 and json.loads(out.stdout)[0]["n"] == 20:
                 break
             assert time.monotonic() < deadline, out.stdout + out.stderr
             time.sleep(1)

@@ -106,3 +106,23 @@ def test_nesting_within_the_limit_decodes() -> None:
     inner = _deep(MAX_NESTING - 2)  # the record and ``meta`` are two levels
     batch = schema.decode(b'{"id":"a","value":1,"meta":{"x":' + inner + b"}}", "JSON")
     assert orjson.loads(batch.column("meta")[0].as_py()) == {"x": orjson.loads(inner)}
+
+
+async def test_a_record_nested_past_orjsons_limit_reaches_the_dead_letter_queue_whole(
+    registry: Registry, home: Path
+) -> None:
+    IngestPipeline[Flat]("Nested", {}, registry=registry)
+    deep = b"[" * 600 + b"]" * 600  # within the decoder's refusal, past what orjson writes (255 levels)
+    async with Runtime(home, registry=registry, commit_interval=0.05) as rt:
+        port = await rt.serve("127.0.0.1", 0)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            async with http.post("/ingest/Nested", data=b"[" + GOOD + b"," + deep + b"]",
+                                 headers=HEADERS["JSON"]) as resp:
+                assert resp.status == 400, await resp.text()
+        letters = rt.dead_letter_queues["NestedDeadLetterQueue"].read()
+    (letter,) = letters  # the invalid record alone, kept whole
+    nested = letter.original_record
+    depth = 0
+    while isinstance(nested, list) and nested:
+        nested, depth = nested[0], depth + 1
+    assert (nested, depth) == ([], 599)

@@ -43,3 +43,15 @@ def test_schema_round_trips_through_arrow_and_json() -> None:
     assert [b.original_record for b in back] == [{"id": "x", "n": [1, 2]}, "raw"]
     assert all(isinstance(b, DeadLetterRecord) for b in back)
     assert back[0].failed_at == when
+
+
+def test_a_record_nested_past_orjsons_limit_is_kept_whole() -> None:
+    deep: object = {"id": "a"}
+    for _ in range(600):  # orjson writes 255 levels; a refused record can hold more
+        deep = [deep]
+    letters = dead_letters_for([{"record": deep}], "invalid", "ingest_api:Deep")
+    schema = DeadLetterSchema()
+    batch = schema.decode_records(letters)
+    text = batch.column("original_record")[0].as_py()
+    assert text == '{"record":' + "[" * 600 + '{"id":"a"}' + "]" * 600 + "}"
+    assert schema.to_objects(batch)[0].original_record == {"record": deep}

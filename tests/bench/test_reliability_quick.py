@@ -1,0 +1,71 @@
+"""``bench/reliability.py --quick``: hostile input, SIGKILL, overload and a broker outage against
+``cascade-rt serve``; no 5xx, no dropped connection, nothing acknowledged lost or repeated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def whole() -> dict[str, Any]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "reliability.py"), "--quick", "--json"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    whole: dict[str, Any] = json.loads(out.stdout)
+    return whole
+
+
+@pytest.mark.timeout(700)
+def test_every_part_ran(whole: dict[str, Any]) -> None:
+    report = whole["parts"]
+    assert set(report) == {"fuzz", "kill", "overload", "broker"}
+    assert report["fuzz"]["requests"] >= 1000
+    assert report["fuzz"]["acked_records"] > 0
+    assert report["kill"]["in_flight_at_kill"] + report["kill"]["ok"] > 0
+
+
+def test_no_5xx_and_no_dropped_connection(whole: dict[str, Any]) -> None:
+    report = whole["parts"]
+    for part, figures in report.items():
+        assert (figures["5xx"], figures["dropped"]) == (0, 0), (part, figures["server_errors"], figures["dropped_classes"])
+
+
+def test_fuzz_accepts_every_valid_request(whole: dict[str, Any]) -> None:
+    report = whole["parts"]
+    assert report["fuzz"]["valid_refused"] == 0, report["fuzz"]["valid_refused_samples"]
+
+
+@pytest.mark.parametrize("part", ["fuzz", "kill", "overload"])
+def test_every_acknowledged_record_landed_once(whole: dict[str, Any], part: str) -> None:
+    report = whole["parts"]
+    figures = report[part]
+    assert (figures["lost"], figures["duplicates"]) == (0, 0), figures["samples"]
+    assert figures["landed_records"] == figures["acked_records"]
+    assert figures["landed_though_refused"] == 0, figures["samples"]
+
+
+def test_broker_outage_repeats_nothing(whole: dict[str, Any]) -> None:
+    report = whole["parts"]
+    figures = report["broker"]
+    assert figures["duplicates"] == 0, figures["samples"]
+    assert figures["landed_though_refused"] == 0, figures["samples"]
+
+
+@pytest.mark.xfail(reason="known loss after a broker that kept its log in memory restarts: the first records "
+                          "of the log numbered from 0 again are taken for ones the table committed (it depends "
+                          "on how far the new log got before the consumer is back)", strict=False)
+def test_broker_outage_loses_nothing_acknowledged_after_the_restart(whole: dict[str, Any]) -> None:
+    report = whole["parts"]
+    assert report["broker"]["lost"] == 0, report["broker"]["samples"]
+
+
+def test_the_log_backed_server_logged_no_error(whole: dict[str, Any]) -> None:
+    assert whole["server_log"]["errors"] == 0, whole["server_log"]["messages"]
