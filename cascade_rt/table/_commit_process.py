@@ -155,6 +155,10 @@ class CommitProcess:
         result: CompactionResult = self.call("compact")
         return result
 
+    def idle(self) -> None:
+        """The idle maintenance there (the committer's idle tick; see ``_schedule``). Blocking."""
+        self.call("idle")
+
     def remove_orphans(self) -> OrphanResult:
         """An orphan cleanup there, now (see ``_orphans``). Blocking."""
         result: OrphanResult = self.call("remove_orphans")

@@ -9,8 +9,9 @@ neither: the writer actor sends each commit's Arrow data and waits for the resul
     python -c "from cascade_rt.table._commit_worker import main; main()"
 
 The protocol is one request at a time over standard input and output, each message a big-endian
-8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``merge``), a
-reply ``(True, value, counters)`` or ``(False, exception, counters)``. The first request must be
+8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``merge``,
+``compact``, ``remove_orphans``, ``idle``: the idle maintenance, see ``_schedule``), a reply
+``(True, value, counters)`` or ``(False, exception, counters)``. The first request must be
 ``"open"``. End of input ends the process; so does the writer's process ending, since it owns
 the pipe. Anything the commits print goes to standard error: standard output carries only
 replies.
@@ -74,6 +75,10 @@ class _Worker:
     def remove_orphans(self) -> Any:
         return self.maintainer.remove_orphans(self.table)
 
+    def idle(self) -> None:
+        """The idle maintenance (see ``_schedule``); never raises."""
+        self.maintainer.after_commits(self.table, 0)
+
     def maintain(self) -> None:
         """The maintenance due after the commits made since the last call (see ``_schedule``);
         never raises."""
@@ -131,7 +136,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 value: Any = None
             elif worker is None:
                 raise RuntimeError(f"commit process: {operation!r} before 'open'")
-            elif operation in ("commit", "merge", "compact", "remove_orphans"):
+            elif operation in ("commit", "merge", "compact", "remove_orphans", "idle"):
                 value = getattr(worker, operation)(*args)
             else:
                 raise RuntimeError(f"commit process: no operation {operation!r}")
