@@ -13,10 +13,11 @@ stream log feeding its table (which commits from the log about once a second):
 * ``keyed`` (deduplicated): ``--bodies`` upsert bodies of ``--body-rows`` records each, keys drawn
   from ``--keys``, each posted with ``?wait=table`` (one commit per body).
 
-When ingest ends, each table is measured (files, and a full pyiceberg scan, best of 5, against
-the same rows appended to a fresh table in one commit, in the same run); with maintenance on,
-again once the writer's idle pass has run (``cascade.compaction.trigger.idle-ms``), the server
-still running. ``/metrics`` is polled during ingest to mark the probes that were in flight while
+When its ingest ends (and the table has committed it), each table is measured (files, and a
+full pyiceberg scan, best of 5, against the same rows appended to a fresh table in one commit, in
+the same run); with maintenance on, again once the writer's idle pass has run
+(``cascade.compaction.trigger.idle-ms``), the server still running. The files of each table are
+also sampled during its ingest (every 5 s, and after each upsert body) for the peaks. ``/metrics`` is polled during ingest to mark the probes that were in flight while
 a compaction pass ended. Per-minute p99 of acknowledgements and of table commits; ``--soak`` runs
 10 minutes and compares the last minute with the first.
 
@@ -122,9 +123,29 @@ def _last_maintenance(port: int, table: str) -> float:
     return 0.0
 
 
-async def _single_records(port: int, duration: float, connections: int, probe_interval: float) -> dict[str, Any]:
+class _Peaks:
+    """The most data files, delete files and manifests a table was seen with (``table_stats``)."""
+
+    def __init__(self, home: Path, name: str) -> None:
+        from cascade_rt.table import open_catalog
+
+        self.catalog = open_catalog(home)
+        self.name = name
+        self.peaks = {"data_files": 0, "delete_files": 0, "manifests": 0}
+
+    def sample(self) -> None:
+        from cascade_rt.table import table_stats
+
+        stats = table_stats(self.catalog.load_table(("default", self.name)))
+        for key in self.peaks:
+            self.peaks[key] = max(self.peaks[key], getattr(stats, key))
+
+
+async def _single_records(port: int, duration: float, connections: int, probe_interval: float,
+                          peaks: _Peaks) -> dict[str, Any]:
     """Acks (time since start, seconds) of the single-record posts, table-commit probes
-    (start, end, seconds) and the times a compaction pass was seen to end."""
+    (start, end, seconds), the times a compaction pass was seen to end, and the table's file
+    counts every 5 s (``peaks``)."""
     import aiohttp
 
     acks: list[tuple[float, float]] = []
@@ -161,16 +182,21 @@ async def _single_records(port: int, duration: float, connections: int, probe_in
                 passes.append(time.perf_counter() - began)
                 seen = now
 
+    async def files() -> None:
+        while time.perf_counter() < stop:
+            await asyncio.sleep(5)
+            await asyncio.to_thread(peaks.sample)
+
     async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(client(session) for _ in range(connections)), probe(session), watch())
+        await asyncio.gather(*(client(session) for _ in range(connections)), probe(session), watch(), files())
         # Everything posted is in the log before this: once it is committed, so is the rest.
         if await _post(session, port, "events", body(), wait_table=True) != 200:
             raise RuntimeError("the last table-commit probe failed")
     return {"acks": acks, "probes": probes, "passes": passes}
 
 
-async def _upserts(port: int, bodies: int, rows: int, keys: int) -> list[float]:
-    """Seconds from post to table commit of each upsert body."""
+async def _upserts(port: int, bodies: int, rows: int, keys: int, peaks: _Peaks) -> list[float]:
+    """Seconds from post to table commit of each upsert body (the table's files sampled after each)."""
     import aiohttp
 
     rng = random.Random(7)
@@ -183,6 +209,7 @@ async def _upserts(port: int, bodies: int, rows: int, keys: int) -> list[float]:
             if status != 200:
                 raise RuntimeError(f"upsert body {b}: HTTP {status}")
             out.append(time.perf_counter() - t)
+            await asyncio.to_thread(peaks.sample)
     return out
 
 
@@ -276,16 +303,22 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": mode}
         try:
             _wait_ready(port)
-            ingest = asyncio.run(_single_records(port, args.duration, args.connections, args.probe_interval))
-            events_done = time.time()
-            upserts = asyncio.run(_upserts(port, args.bodies, args.body_rows, args.keys)) if args.bodies else []
-            keyed_done = time.time()
             catalog = open_catalog(home)
+            events_peaks, keyed_peaks = _Peaks(home, "events"), _Peaks(home, "keyed")
+            ingest = asyncio.run(_single_records(port, args.duration, args.connections, args.probe_interval,
+                                                 events_peaks))
+            events_done = time.time()
+            at_end = {"events": _table_report(catalog, "events", "end")}  # before its idle pass
+            upserts = (asyncio.run(_upserts(port, args.bodies, args.body_rows, args.keys, keyed_peaks))
+                       if args.bodies else [])
+            keyed_done = time.time()
+            at_end["keyed"] = _table_report(catalog, "keyed", "end")
             out.update({
                 "acks_per_s": len(ingest["acks"]) / args.duration,
                 **_latency_report(ingest),
                 "upsert_commit_p99_ms": round((_p99(upserts) or 0) * 1000, 1),
-                "at_end": {name: _table_report(catalog, name, "end") for name in ("events", "keyed")},
+                "peak_files_during_ingest": {"events": events_peaks.peaks, "keyed": keyed_peaks.peaks},
+                "at_end": at_end,
             })
             if mode == "on":
                 idle = {name: _wait_idle_pass(port, name, done, IDLE_MS / 1000 + 120)
@@ -316,6 +349,9 @@ def print_table(report: dict[str, Any]) -> None:
               + f"; {run['compaction_passes_seen']} passes seen, commit max during a pass "
               f"{run['commit_during_pass_max_ms']} ms ({run['commit_during_pass_probes']} probes); "
               f"upsert commit p99 {run['upsert_commit_p99_ms']} ms")
+        for name, peaks in run["peak_files_during_ingest"].items():
+            print(f"{run['mode']}: {name} during ingest at most {peaks['data_files']} data files, "
+                  f"{peaks['delete_files']} delete files, {peaks['manifests']} manifests")
 
 
 def main() -> None:
