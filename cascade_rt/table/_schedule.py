@@ -9,6 +9,8 @@ properties, in the spirit of Flink's table maintenance, whichever comes first:
 * ``cascade.compaction.trigger.data-files``: once the head holds this many data files (default 100);
 * ``cascade.compaction.trigger.interval-ms``: this long after the last pass, if anything was
   committed since (default 10 minutes);
+* once the head holds more than ``cascade.compaction.max-delete-files`` delete files (default 10;
+  the pass then folds all of them, see ``_compact``);
 
 rate-limited by ``cascade.compaction.min-interval-ms`` (default 2 s) and switched off with
 ``cascade.compaction.enabled=false``. These passes are *tiered* (see ``_compact``): each merges
@@ -81,7 +83,8 @@ class MaintenanceCounters:
     last_maintenance_ms: int = 0
 
 
-def compaction_due(properties: Mapping[str, str], *, commits: int, data_files: int, since_ms: float) -> bool:
+def compaction_due(properties: Mapping[str, str], *, commits: int, data_files: int, since_ms: float,
+                   delete_files: int = 0) -> bool:
     """Whether a compaction pass is due (see the module docstring). Does no I/O.
 
     Args:
@@ -89,6 +92,7 @@ def compaction_due(properties: Mapping[str, str], *, commits: int, data_files: i
         commits: Commits since the last pass.
         data_files: Data files of the head (its summary's ``total-data-files``).
         since_ms: Milliseconds since the last pass (or since the writer started).
+        delete_files: Delete files of the head (its summary's ``total-delete-files``).
 
     Raises:
         ValueError: a trigger property that is not an integer.
@@ -101,6 +105,7 @@ def compaction_due(properties: Mapping[str, str], *, commits: int, data_files: i
         commits >= _int(properties, P + "trigger.commits", 10)
         or data_files >= _int(properties, P + "trigger.data-files", 100)
         or since_ms >= _int(properties, P + "trigger.interval-ms", 600_000)
+        or delete_files > _int(properties, P + "max-delete-files", 10)
     )
 
 
@@ -146,9 +151,11 @@ class Maintainer:
         try:
             props = table.metadata.properties
             head = table.metadata.snapshot_by_name(MAIN_BRANCH)
-            files = int(head.summary.get("total-data-files") or 0) if head is not None and head.summary else 0
+            summary = head.summary if head is not None and head.summary is not None else None
+            files = int(summary.get("total-data-files") or 0) if summary is not None else 0
+            deletes = int(summary.get("total-delete-files") or 0) if summary is not None else 0
             due = compaction_due(props, commits=self._since_compaction, data_files=files,
-                                 since_ms=(now - self._compacted_at) * 1000)
+                                 since_ms=(now - self._compacted_at) * 1000, delete_files=deletes)
             orphans_due = (now - self._orphans_at) * 1000 >= _int(props, "cascade.orphans.interval-ms", 3_600_000)
         except ValueError as exc:
             self._count(compaction_failures=1)
