@@ -21,7 +21,7 @@ size. Two kinds of pass:
 
 Both rewrite data files with position deletes when their deleted fraction reaches
 ``cascade.compaction.delete-fraction`` (default 0.1), or every one of them once the branch holds
-more than ``cascade.compaction.max-delete-files`` delete files (default 10); and both rewrite the
+``cascade.compaction.max-delete-files`` delete files (default 10); and both rewrite the
 manifests into one per partition spec and content once there are more than
 ``cascade.compaction.max-manifests`` (default 50).
 
@@ -244,7 +244,7 @@ def plan_compaction(table: Table, *, branch: str = MAIN_BRANCH, settings: Compac
     manifests = head.manifests(table.io)
     tasks = list(table.scan(snapshot_id=head.snapshot_id).plan_files())
     delete_paths = {d.file_path for t in tasks for d in t.delete_files}
-    fold_all = len(delete_paths) > settings.max_delete_files
+    fold_all = len(delete_paths) >= settings.max_delete_files
     by_partition: dict[tuple[int, object], list[FileScanTask]] = {}
     for task in tasks:
         by_partition.setdefault((task.file.spec_id, task.file.partition), []).append(task)

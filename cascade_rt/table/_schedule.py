@@ -9,7 +9,7 @@ properties, in the spirit of Flink's table maintenance, whichever comes first:
 * ``cascade.compaction.trigger.data-files``: once the head holds this many data files (default 100);
 * ``cascade.compaction.trigger.interval-ms``: this long after the last pass, if anything was
   committed since (default 10 minutes);
-* once the head holds more than ``cascade.compaction.max-delete-files`` delete files (default 10;
+* once the head holds ``cascade.compaction.max-delete-files`` delete files (default 10;
   the pass then folds all of them, see ``_compact``);
 
 rate-limited by ``cascade.compaction.min-interval-ms`` (default 2 s) and switched off with
@@ -105,7 +105,7 @@ def compaction_due(properties: Mapping[str, str], *, commits: int, data_files: i
         commits >= _int(properties, P + "trigger.commits", 10)
         or data_files >= _int(properties, P + "trigger.data-files", 100)
         or since_ms >= _int(properties, P + "trigger.interval-ms", 600_000)
-        or delete_files > _int(properties, P + "max-delete-files", 10)
+        or delete_files >= max(1, _int(properties, P + "max-delete-files", 10))
     )
 
 

@@ -38,8 +38,8 @@ def test_compaction_is_due_on_the_first_trigger_and_rate_limited() -> None:
     assert compaction_due(props, commits=1, data_files=100, since_ms=60_000)
     assert compaction_due(props, commits=1, data_files=5, since_ms=600_000)
     assert not compaction_due(props, commits=50, data_files=500, since_ms=1_000)  # min-interval 2 s
-    assert compaction_due(props, commits=1, data_files=5, since_ms=60_000, delete_files=11)
-    assert not compaction_due(props, commits=1, data_files=5, since_ms=60_000, delete_files=10)
+    assert compaction_due(props, commits=1, data_files=5, since_ms=60_000, delete_files=10)
+    assert not compaction_due(props, commits=1, data_files=5, since_ms=60_000, delete_files=9)
     assert not compaction_due(props, commits=0, data_files=500, since_ms=900_000)  # nothing new
     assert not compaction_due({"cascade.compaction.enabled": "false"}, commits=50, data_files=500, since_ms=900_000)
     with pytest.raises(ValueError, match=r"'cascade.compaction.trigger.commits' must be an integer, got 'x'"):
