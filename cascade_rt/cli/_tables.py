@@ -43,7 +43,8 @@ def _print(record: Any, title: str, as_json: bool) -> None:
 
 
 def compact_command(name: NameArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Compacts a table now: small data files bin-packed, delete files folded, manifests rewritten.
+    """Compacts a table now (a full pass): every small data file of a partition merged, every
+    delete file folded, the manifests merged into one.
 
     One ``replace`` snapshot. A table served by ``cascade-rt serve`` compacts itself in its
     writer; run this on tables no server is writing (a commit racing it fails and is retried).

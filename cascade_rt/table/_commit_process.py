@@ -168,6 +168,10 @@ class CommitProcess:
         result: TtlResult = self.call("expire_rows")
         return result
 
+    def idle(self) -> None:
+        """The idle maintenance there (the committer's idle tick; see ``_schedule``). Blocking."""
+        self.call("idle")
+
     def remove_orphans(self) -> OrphanResult:
         """An orphan cleanup there, now (see ``_orphans``). Blocking."""
         result: OrphanResult = self.call("remove_orphans")

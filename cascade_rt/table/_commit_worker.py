@@ -10,7 +10,8 @@ neither: the writer actor sends each commit's Arrow data and waits for the resul
 
 The protocol is one request at a time over standard input and output, each message a big-endian
 8-byte length and a pickle: a request ``(operation, args)`` (``open``, ``commit``, ``probe``,
-``merge``, ...), a reply ``(True, value, counters)`` or ``(False, exception, counters)``. An
+``merge``, ``compact``, ``remove_orphans``, ``expire_rows``, ``idle``: the idle maintenance, see
+``_schedule``), a reply ``(True, value, counters)`` or ``(False, exception, counters)``. An
 exception carries whether it was about the data (``_poison.mark_data_error``), judged here where
 its cause is still attached; one that does not pickle travels as a ``RuntimeError`` of its text,
 with that verdict. The first request must be
@@ -87,6 +88,10 @@ class _Worker:
     def remove_orphans(self) -> Any:
         return self.maintainer.remove_orphans(self.table)
 
+    def idle(self) -> None:
+        """The idle maintenance (see ``_schedule``); never raises."""
+        self.maintainer.after_commits(self.table, 0)
+
     def maintain(self) -> None:
         """The maintenance due after the commits made since the last call (see ``_schedule``);
         never raises."""
@@ -147,7 +152,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 value: Any = None
             elif worker is None:
                 raise RuntimeError(f"commit process: {operation!r} before 'open'")
-            elif operation in ("commit", "probe", "merge", "compact", "remove_orphans", "expire_rows"):
+            elif operation in ("commit", "probe", "merge", "compact", "remove_orphans", "expire_rows", "idle"):
                 value = getattr(worker, operation)(*args)
             else:
                 raise RuntimeError(f"commit process: no operation {operation!r}")

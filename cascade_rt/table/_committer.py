@@ -50,6 +50,8 @@ from ._upsert import CommitResult
 
 JOIN_TIMEOUT = 10.0
 """Seconds ``join`` waits for the thread to end."""
+IDLE_TICK = 1.0
+"""Seconds of an empty queue after which ``maintain(0)`` runs (an idle tick), and again after each."""
 
 
 def commit_deadline(first_at: float, last_start: float, *, max_delay: float, min_interval: float | None) -> float:
@@ -119,7 +121,8 @@ class Committer:
             ``{branch: CommitResult}``; ``properties`` go into main's snapshot summary.
         merge: Runs one merge (blocking): ``(data, keys, branch, properties)`` → ``CommitResult``.
         maintain: Runs after each commit or merge has been acknowledged, with the number of
-            commits made (the writer's retention pass); must not raise.
+            commits made (the writer's retention pass), and with 0 after each ``IDLE_TICK``
+            seconds of an empty queue (its idle maintenance); must not raise.
         notify: Runs a callable on the event loop (``loop_notifier()``).
         on_failure: Called on the event loop with the exception of a failed commit.
         max_rows, max_delay, min_interval: The writer's group-commit rules (``commit_deadline``).
@@ -211,7 +214,11 @@ class Committer:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=IDLE_TICK)
+            except queue.Empty:
+                self._maintain(0)
+                continue
             if isinstance(item, Barrier):
                 if not self._barrier(item, None):
                     return

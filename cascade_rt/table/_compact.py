@@ -2,20 +2,32 @@
 
 A table committed to many times a second gains a small data file (and a manifest) per commit, and
 an upserted one a position delete file per touched data file; a scan pays for each file it opens.
-:func:`plan_compaction` chooses, from a branch head, what to rewrite, per partition:
+:func:`plan_compaction` chooses, from a branch head, what to rewrite, per partition. A data file
+is *small* below ``SMALL_FRACTION`` of ``write.target-file-size-bytes`` (Iceberg's property,
+default 512 MB; Iceberg's ``min-file-size-bytes``); larger files are never rewritten for their
+size. Two kinds of pass:
 
-* small data files (below ``SMALL_FRACTION`` of ``write.target-file-size-bytes``, Iceberg's
-  property; default 512 MB), once a partition has ``cascade.compaction.min-input-files`` of them
-  (default 5), smallest first;
-* data files with position deletes, when their deleted fraction reaches
-  ``cascade.compaction.delete-fraction`` (default 0.1), or every one of them once the branch holds
-  more than ``cascade.compaction.max-delete-files`` delete files (default 10);
-* the manifests, into one per partition spec and content, once there are more than
-  ``cascade.compaction.max-manifests`` (default 50).
+* **tiered** (the passes the writer's triggers start while data comes in): small files are
+  grouped by size tier (a tier spans a factor of ``TIER_RATIO`` in size) and a tier is merged
+  once it holds ``cascade.compaction.min-input-files`` files (default 5; Iceberg's
+  ``min-input-files``). A file made by merging lands a tier or two up and is merged again only
+  with files of its own size, so a pass costs about what the files it merges cost, not the whole
+  table: a row is rewritten about ``log(rows) / log(TIER_RATIO)`` times in its life, and a
+  partition keeps at most ``min-input-files - 1`` files per tier (a few dozen at most);
+* **full** (``compact()``, ``cascade-rt table compact``, and the writer's idle pass): every small
+  file of a partition and every data file with position deletes is merged into files near the
+  target, and the manifests are rewritten when there are more than one per partition spec and
+  content. What stays is one file per partition (per target size) and one manifest.
+
+Both rewrite data files with position deletes when their deleted fraction reaches
+``cascade.compaction.delete-fraction`` (default 0.1), or every one of them once the branch holds
+``cascade.compaction.max-delete-files`` delete files (default 10); and both rewrite the
+manifests into one per partition spec and content once there are more than
+``cascade.compaction.max-manifests`` (default 50).
 
 A pass takes at most ``cascade.compaction.max-files-per-pass`` files (default 200) and
-``cascade.compaction.max-bytes-per-pass`` bytes (default: the target file size), so that it costs
-about what a commit costs.
+``cascade.compaction.max-bytes-per-pass`` bytes (default: the target file size), so that its cost
+is bounded.
 
 :func:`compact` reads the chosen files with their deletes applied, sorts the rows by the table's
 sort order (its identity fields), writes them as files near the target size (pyiceberg's writer
@@ -27,6 +39,7 @@ with ``cascade.`` are carried forward unchanged (a writer resumes from positions
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +72,8 @@ TARGET_SIZE_PROPERTY = "write.target-file-size-bytes"
 DEFAULT_TARGET_SIZE = 512 * 1024 * 1024  # Iceberg's default
 SMALL_FRACTION = 0.75
 """A data file below this fraction of the target size is small."""
+TIER_RATIO = 4
+"""A size tier of a tiered pass spans this factor in file size."""
 CARRIED_PREFIX = "cascade."
 """Snapshot summary properties with this prefix are carried into a compaction snapshot."""
 
@@ -185,8 +200,38 @@ def _deleted_rows(task: FileScanTask) -> int:
     return min(task.file.record_count, sum(d.record_count for d in task.delete_files))
 
 
-def plan_compaction(table: Table, *, branch: str = MAIN_BRANCH, settings: CompactionSettings | None = None) -> CompactionPlan:
-    """Choose what a compaction pass rewrites on ``branch`` (reads the head's manifests). Blocking.
+def _tier(size: int) -> int:
+    return int(math.log(max(size, 1), TIER_RATIO))
+
+
+def _groups_of(members: list[FileScanTask], settings: CompactionSettings, *, full: bool,
+               fold_all: bool) -> list[list[FileScanTask]]:
+    """The groups one partition's files make (see the module docstring), cheapest first."""
+    small = settings.small_size
+    groups: list[list[FileScanTask]] = []
+    if full:
+        chosen = [t for t in members if t.delete_files or t.file.file_size_in_bytes < small]
+        chosen.sort(key=lambda t: t.file.file_size_in_bytes)
+        if len(chosen) > 1 or (chosen and chosen[0].delete_files):
+            groups.append(chosen)
+        return groups
+    tiers: dict[int, tuple[list[FileScanTask], list[FileScanTask]]] = {}
+    for t in members:
+        folded = bool(t.delete_files) and (
+            fold_all or _deleted_rows(t) >= settings.delete_fraction * max(1, t.file.record_count))
+        if folded or t.file.file_size_in_bytes < small:
+            forced, merged = tiers.setdefault(_tier(t.file.file_size_in_bytes), ([], []))
+            (forced if folded else merged).append(t)
+    for _, (forced, merged) in sorted(tiers.items()):
+        if forced or len(merged) >= settings.min_input_files:
+            groups.append(sorted([*forced, *merged], key=lambda t: t.file.file_size_in_bytes))
+    return groups
+
+
+def plan_compaction(table: Table, *, branch: str = MAIN_BRANCH, settings: CompactionSettings | None = None,
+                    full: bool = True) -> CompactionPlan:
+    """Choose what a compaction pass rewrites on ``branch`` (reads the head's manifests): a full
+    pass, or with ``full=False`` a tiered one (see the module docstring). Blocking.
 
     Raises:
         ValueError: a compaction property that is not a non-negative number.
@@ -199,24 +244,18 @@ def plan_compaction(table: Table, *, branch: str = MAIN_BRANCH, settings: Compac
     manifests = head.manifests(table.io)
     tasks = list(table.scan(snapshot_id=head.snapshot_id).plan_files())
     delete_paths = {d.file_path for t in tasks for d in t.delete_files}
-    fold_all = len(delete_paths) > settings.max_delete_files
+    fold_all = len(delete_paths) >= settings.max_delete_files
     by_partition: dict[tuple[int, object], list[FileScanTask]] = {}
     for task in tasks:
         by_partition.setdefault((task.file.spec_id, task.file.partition), []).append(task)
+    candidates = [g for members in by_partition.values()
+                  for g in _groups_of(members, settings, full=full, fold_all=fold_all)]
+    candidates.sort(key=lambda g: sum(t.file.file_size_in_bytes for t in g))
     groups: list[tuple[FileScanTask, ...]] = []
     files_left, bytes_left = settings.max_files_per_pass, settings.max_bytes_per_pass
-    for members in by_partition.values():
-        with_deletes = [
-            t for t in members
-            if t.delete_files and (fold_all or _deleted_rows(t) >= settings.delete_fraction * max(1, t.file.record_count))
-        ]
-        chosen_paths = {t.file.file_path for t in with_deletes}
-        small = sorted((t for t in members if t.file.file_size_in_bytes < settings.small_size
-                        and t.file.file_path not in chosen_paths), key=lambda t: t.file.file_size_in_bytes)
-        if len(small) < settings.min_input_files and not with_deletes:
-            continue
+    for candidate in candidates:
         group: list[FileScanTask] = []
-        for task in [*with_deletes, *small]:
+        for task in candidate:
             size = task.file.file_size_in_bytes
             if files_left <= 0 or (group and size > bytes_left):
                 break
@@ -226,10 +265,15 @@ def plan_compaction(table: Table, *, branch: str = MAIN_BRANCH, settings: Compac
         # One file without deletes rewritten alone gains nothing.
         if len(group) > 1 or (group and group[0].delete_files):
             groups.append(tuple(group))
+        else:
+            files_left += len(group)
+            bytes_left += sum(t.file.file_size_in_bytes for t in group)
         if files_left <= 0 or bytes_left <= 0:
             break
+    kinds = {(m.content, m.partition_spec_id) for m in manifests}
+    rewrite_manifests = len(manifests) > settings.max_manifests or (full and len(manifests) > len(kinds))
     return CompactionPlan(
-        branch, head.snapshot_id, tuple(groups), rewrite_manifests=len(manifests) > settings.max_manifests,
+        branch, head.snapshot_id, tuple(groups), rewrite_manifests=rewrite_manifests,
         data_files=len(tasks), delete_files=len(delete_paths), manifests=len(manifests),
     )
 
@@ -260,11 +304,17 @@ def _sorted(metadata: TableMetadata, rows: pa.Table) -> pa.Table:
 
 class _Rewrite(RowDelta):
     """The ``replace`` snapshot of a pass: :class:`RowDelta`, with the manifests optionally
-    rewritten into one per partition spec and content."""
+    rewritten, together with the pass's new files, into one per partition spec and content."""
 
     def __init__(self, *args: object, rewrite_manifests: bool, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._rewrite_manifests = rewrite_manifests
+
+    def _manifests(self) -> list[ManifestFile]:
+        if not self._rewrite_manifests:
+            return super()._manifests()
+        # The pass adds data files only: they go into the rewritten data manifests.
+        return [*self._added(self._added_delete_files, ManifestContent.DELETES), *self._existing_manifests()]
 
     def _existing_manifests(self) -> list[ManifestFile]:
         # A manifest left with nothing but this pass's DELETED entries is dropped now rather than
@@ -278,16 +328,25 @@ class _Rewrite(RowDelta):
         if not self._rewrite_manifests:
             return kept
         entries: dict[tuple[ManifestContent, int], list[ManifestEntry]] = {}
+        default_spec = self._metadata.default_spec_id
+        for f in self._added_data_files:
+            entries.setdefault((ManifestContent.DATA, getattr(f, "_spec_id", default_spec)), []).append(
+                ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                                        sequence_number=None, file_sequence_number=None, data_file=f))
         for manifest in kept:
             for entry in manifest.fetch_manifest_entry(io=self._io, discard_deleted=False):
                 if entry.status == ManifestEntryStatus.DELETED and entry.snapshot_id != self._snapshot_id:
                     continue  # removed by an earlier snapshot: not carried
                 entries.setdefault((manifest.content, manifest.partition_spec_id), []).append(entry)
+            if manifest.added_snapshot_id == self._snapshot_id:  # rewritten by this pass: merged here
+                self._io.delete(manifest.manifest_path)
         out = []
         for (content, spec_id), group in entries.items():
             with self._writer(content, spec_id) as writer:
                 for entry in group:
-                    if entry.status == ManifestEntryStatus.DELETED:
+                    if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == self._snapshot_id:
+                        writer.add(entry)
+                    elif entry.status == ManifestEntryStatus.DELETED:
                         writer.delete(entry)
                     else:
                         writer.existing(entry)
@@ -296,8 +355,8 @@ class _Rewrite(RowDelta):
 
 
 def compact(table: Table, plan: CompactionPlan | None = None, *, branch: str = MAIN_BRANCH) -> CompactionResult:
-    """Run a compaction pass: ``plan`` (default: :func:`plan_compaction` now) in one ``replace``
-    snapshot. Nothing is committed when the plan is empty. Blocking.
+    """Run a compaction pass: ``plan`` (default: a full pass, :func:`plan_compaction` now) in one
+    ``replace`` snapshot. Nothing is committed when the plan is empty. Blocking.
 
     Raises:
         ValueError: the branch moved since ``plan`` was made (plan again), or a bad property.
@@ -333,10 +392,11 @@ def compact(table: Table, plan: CompactionPlan | None = None, *, branch: str = M
                         if referenced_data_file(d) == task.file.file_path and d.file_path not in removed_deletes:
                             removed_deletes.add(d.file_path)
                             rewrite.remove_delete_file(d)
-            for piece in pieces:
-                for written in write_data_files(table, md, [piece], rewrite.commit_uuid):
-                    rewrite.append_data_file(written)
-                    added.append(written)
+            # One call for all pieces: the file names share one counter (one call per piece would
+            # give the pieces' files the same names, each overwriting the one before).
+            for written in write_data_files(table, md, pieces, rewrite.commit_uuid) if pieces else []:
+                rewrite.append_data_file(written)
+                added.append(written)
     after = _head(table.metadata, plan.branch)
     manifests_after = len(after.manifests(table.io)) if after is not None else 0
     return CompactionResult(

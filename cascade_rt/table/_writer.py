@@ -573,10 +573,15 @@ class TableWriter(Actor):
         return commit_data(self._require_table(), data, keys, branch=branch, properties=properties)
 
     def _maintain(self, commits: int) -> None:
-        """The maintenance due after ``commits`` commits (after the writes are acknowledged; see
-        ``_schedule``). A failed pass is logged and counted, never raised."""
+        """The maintenance due after ``commits`` commits (after the writes are acknowledged; 0:
+        an idle tick; see ``_schedule``). A failed pass is logged and counted, never raised."""
         if self._process is None:  # else the process runs it after each commit (see _commit_worker)
             self._maintainer.after_commits(self._require_table(), commits)
+        elif commits == 0:  # an idle tick: the process runs the idle maintenance
+            try:
+                self._process.idle()
+            except Exception as exc:  # a dead process fails the next commit, which restarts it
+                logger.warning("table %s: idle maintenance failed: %s", self.identifier, exc)
         self._publish()
 
     def _publish(self) -> None:

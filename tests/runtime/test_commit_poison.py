@@ -56,7 +56,7 @@ def unfixed_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     import cascade_rt.runtime._runtime as runtime_module
 
     # open_unfixed_catalog swaps the bound in this process too: put the fix back afterwards.
-    monkeypatch.setattr(arrow_io, "truncate_upper_bound_text_string", arrow_io.truncate_upper_bound_text_string)
+    monkeypatch.setattr(arrow_io, "truncate_upper_bound_text_string", arrow_io.truncate_upper_bound_text_string)  # type: ignore[attr-defined]
     monkeypatch.setattr(runtime_module, "open_catalog", open_unfixed_catalog)
     # A commit process gets ``partial(open_unfixed_catalog, home)``: it imports this module for it.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))

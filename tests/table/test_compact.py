@@ -96,11 +96,69 @@ def test_delete_files_fold_into_their_data_files(catalog: Catalog, schema: Schem
     assert _read(table).equals(before)
 
 
-def test_few_small_files_wait_for_min_input_files(catalog: Catalog, schema: Schema, rows: Rows) -> None:
+def test_few_small_files_wait_for_min_input_files_in_a_tiered_pass(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     table = _appended(catalog, schema, rows, 4)
-    assert plan_compaction(table).empty  # default min-input-files is 5
+    assert plan_compaction(table, full=False).empty  # default min-input-files is 5
+    assert plan_compaction(table).files == 4  # a full pass merges them all
     table.transaction().set_properties({"cascade.compaction.min-input-files": "3"}).commit_transaction()
-    assert plan_compaction(table).files == 4
+    assert plan_compaction(table, full=False).files == 4
+
+
+def test_a_tiered_pass_leaves_a_compacted_file_alone_and_merges_files_of_its_size(
+    catalog: Catalog, schema: Schema, rows: Rows
+) -> None:
+    table = _appended(catalog, schema, rows, 12, width=400)
+    first = compact(table, plan_compaction(table, full=False))
+    assert (first.data_files_rewritten, first.data_files_added) == (12, 1)
+    [big] = [t.file.file_path for t in table.scan().plan_files()]
+    for i in range(6):
+        commit_append(table, rows([100_000 + i]))
+    before = _read(table)
+    plan = plan_compaction(table, full=False)
+    assert plan.files == 6
+    assert big not in {t.file.file_path for g in plan.groups for t in g}
+    compact(table, plan)
+    assert big in {t.file.file_path for t in table.scan().plan_files()}
+    assert table_stats(table).data_files == 2
+    assert _read(table).equals(before)
+    for i in range(3):
+        commit_append(table, rows([200_000 + i]))
+    assert plan_compaction(table, full=False).empty  # 3 tiny files and 2 larger ones: nothing is due
+    result = compact(table)  # a full pass: everything small into one file, one manifest
+    assert (result.data_files_rewritten, result.data_files_added, result.manifests_after) == (5, 1, 1)
+    assert (table_stats(table).data_files, table_stats(table).manifests) == (1, 1)
+    assert plan_compaction(table).empty  # and then nothing is left to do
+    assert _read(table).column("id").to_pylist() == [
+        *range(12 * 400), *range(100_000, 100_006), *range(200_000, 200_003)]
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_a_pass_with_several_groups_writes_each_to_its_own_file(
+    catalog: Catalog, schema: Schema, rows: Rows, full: bool
+) -> None:
+    # Two partitions ("a…" and "b…" names; a full pass: one group each), or two size tiers (a tiered pass).
+    table = ensure_table(catalog, "default.t", schema, partition_by=[("name", "truncate[1]")] if full else None)
+    for i in range(5):
+        commit_append(table, rows([i], tag="a") if full else rows(list(range(i * 2000, i * 2000 + 2000))))
+        commit_append(table, rows([100_000 + i], tag="b"))
+    before = _read(table)
+    plan = plan_compaction(table, full=full)
+    assert (len(plan.groups), plan.files) == (2, 10)
+    result = compact(table, plan)
+    files = [t.file.file_path for t in table.scan().plan_files()]
+    assert len(files) == len(set(files)) == result.data_files_added == 2
+    assert _read(table).equals(before)
+
+
+def test_a_full_pass_folds_every_delete_file(catalog: Catalog, schema: Schema, rows: Rows) -> None:
+    table = _appended(catalog, schema, rows, 1, width=1000, props={"cascade.merge.max-deleted-fraction": "1.0"})
+    commit_upsert(table, rows([7], tag="x"), ["id"])  # 0.1 % deleted: below the delete fraction
+    before = _read(table)
+    assert plan_compaction(table, full=False).empty
+    result = compact(table)
+    assert result.delete_files_removed == 1
+    assert (table_stats(table).data_files, table_stats(table).delete_files) == (1, 0)
+    assert _read(table).equals(before)
 
 
 def test_a_pass_takes_at_most_max_files_per_pass(catalog: Catalog, schema: Schema, rows: Rows) -> None:
@@ -108,11 +166,14 @@ def test_a_pass_takes_at_most_max_files_per_pass(catalog: Catalog, schema: Schem
     assert plan_compaction(table).files == 4
     compact(table)
     assert table_stats(table).data_files == 6
+    assert plan_compaction(table, full=False).files == 4
 
 
 def test_files_near_the_target_size_are_left_alone(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     table = _appended(catalog, schema, rows, 6, props={"write.target-file-size-bytes": "100"})
-    assert plan_compaction(table).empty
+    assert plan_compaction(table, full=False).empty
+    full = plan_compaction(table)
+    assert (full.files, full.rewrite_manifests) == (0, True)  # a full pass still merges the manifests
 
 
 def test_compaction_keeps_the_sort_order(catalog: Catalog, schema: Schema, rows: Rows) -> None:
@@ -129,7 +190,7 @@ def test_compaction_keeps_the_sort_order(catalog: Catalog, schema: Schema, rows:
 def test_many_manifests_are_rewritten(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     table = _appended(catalog, schema, rows, 8, props={"cascade.compaction.max-manifests": "3",
                                                      "cascade.compaction.min-input-files": "100"})
-    plan = plan_compaction(table)
+    plan = plan_compaction(table, full=False)
     assert (plan.files, plan.rewrite_manifests, plan.manifests) == (0, True, 8)
     before = _read(table)
     result = compact(table, plan)

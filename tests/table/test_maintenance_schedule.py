@@ -17,7 +17,7 @@ from pyiceberg.table.snapshots import Operation
 from actors import ActorSystem, Promise
 from cascade_rt.table import CommitResult, Flush, Stats, TableWriter, Write, ensure_table, open_catalog
 from cascade_rt.table._compact import CompactionResult
-from cascade_rt.table._schedule import compaction_due
+from cascade_rt.table._schedule import compaction_due, idle_compaction_due
 from cascade_rt.table._stats import table_stats
 from cascade_rt.table._writer import Maintain
 
@@ -38,10 +38,22 @@ def test_compaction_is_due_on_the_first_trigger_and_rate_limited() -> None:
     assert compaction_due(props, commits=1, data_files=100, since_ms=60_000)
     assert compaction_due(props, commits=1, data_files=5, since_ms=600_000)
     assert not compaction_due(props, commits=50, data_files=500, since_ms=1_000)  # min-interval 2 s
+    assert compaction_due(props, commits=1, data_files=5, since_ms=60_000, delete_files=10)
+    assert not compaction_due(props, commits=1, data_files=5, since_ms=60_000, delete_files=9)
     assert not compaction_due(props, commits=0, data_files=500, since_ms=900_000)  # nothing new
     assert not compaction_due({"cascade.compaction.enabled": "false"}, commits=50, data_files=500, since_ms=900_000)
     with pytest.raises(ValueError, match=r"'cascade.compaction.trigger.commits' must be an integer, got 'x'"):
         compaction_due({"cascade.compaction.trigger.commits": "x"}, commits=1, data_files=1, since_ms=9e9)
+
+
+def test_the_idle_pass_is_due_after_the_idle_time_unless_switched_off() -> None:
+    assert not idle_compaction_due({}, idle_ms=14_999)
+    assert idle_compaction_due({}, idle_ms=15_000)  # default 15 s
+    assert idle_compaction_due({"cascade.compaction.trigger.idle-ms": "200"}, idle_ms=200)
+    assert not idle_compaction_due({"cascade.compaction.trigger.idle-ms": "0"}, idle_ms=9e9)
+    assert not idle_compaction_due({"cascade.compaction.enabled": "false"}, idle_ms=9e9)
+    with pytest.raises(ValueError, match=r"'cascade.compaction.trigger.idle-ms' must be an integer, got 'soon'"):
+        idle_compaction_due({"cascade.compaction.trigger.idle-ms": "soon"}, idle_ms=1)
 
 
 def _writer_options(home: Path, schema: Schema, **extra: Any) -> dict[str, Any]:
@@ -73,6 +85,46 @@ async def test_the_writer_compacts_by_its_triggers_between_commits(
     data = table.scan().to_arrow().sort_by("id")
     assert data.column("id").to_pylist() == list(range(12))
     assert data.column("name").to_pylist()[:3] == ["w90", "w101", "w112"]  # the last write of each key won
+
+
+async def _until_compactions(ref: Any, wanted: int) -> None:
+    for _ in range(300):
+        if (await ref.ask(Stats())).maintenance.compactions >= wanted:
+            return
+        await anyio.sleep(0.1)
+    pytest.fail(f"the writer did not reach {wanted} compactions in 30 s")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("commit_process", [False, True])
+async def test_a_table_at_rest_is_compacted_fully_once_by_its_writer(
+    home: Path, schema: Schema, rows: Rows, commit_process: bool
+) -> None:
+    table = ensure_table(open_catalog(home), "default.t", schema)
+    # Three commits trigger nothing (a pass is due after 10 commits or at 100 files); at rest they merge.
+    table.transaction().set_properties({"cascade.compaction.trigger.idle-ms": "300"}).commit_transaction()
+    async with ActorSystem("t") as system:
+        ref = await system.spawn(TableWriter, name="w", **_writer_options(
+            home, schema, max_delay=0.01, commit_process=commit_process))
+        for i in range(3):
+            promise = Promise[CommitResult]()
+            await ref.tell(Write(rows([i]), promise))
+            with anyio.fail_after(20):
+                await promise.wait()
+        assert table_stats(open_catalog(home).load_table("default.t")).data_files == 3
+        await _until_compactions(ref, 1)
+        await anyio.sleep(2.5)  # more idle ticks: the pass ran once for this quiet spell
+        stats = await ref.ask(Stats())
+        assert (stats.maintenance.compactions, stats.maintenance.data_files_compacted) == (1, 3)
+        promise = Promise[CommitResult]()
+        await ref.tell(Write(rows([3, 4]), promise))  # a commit starts a new spell
+        with anyio.fail_after(20):
+            await promise.wait()
+        await _until_compactions(ref, 2)
+    after = table_stats(open_catalog(home).load_table("default.t"))
+    assert (after.data_files, after.manifests) == (1, 1)
+    data = open_catalog(home).load_table("default.t").scan().to_arrow()
+    assert sorted(data.column("id").to_pylist()) == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.anyio
