@@ -274,7 +274,7 @@ async def test_min_interval_commits_an_idle_write_at_once_not_after_max_delay(
 class _SlowCommits(TableWriter):
     """Each commit takes at least ``SECONDS``."""
 
-    SECONDS = 0.4
+    SECONDS = 1.5
 
     def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
                        properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
@@ -289,18 +289,19 @@ async def test_min_interval_counts_from_the_start_of_the_previous_commit(
     # A write that arrives during a commit longer than min_interval is committed as soon as that
     # commit ends, not min_interval after it: the rule bounds commits a second, not idle time.
     async with ActorSystem("t") as system:
-        ref = await _eager_writer(system, home, schema, 0.3, _SlowCommits)
+        ref = await _eager_writer(system, home, schema, 1.0, _SlowCommits)
         first, second = Promise[CommitResult](), Promise[CommitResult]()
         await ref.tell(Write(rows([1]), first))
-        await anyio.sleep(0.1)  # the first commit is running
+        await anyio.sleep(0.3)  # the first commit is running
         await ref.tell(Write(rows([2]), second))
         with anyio.fail_after(10):
             await first.wait()
             first_done = time.monotonic()
             await second.wait()
             gap = time.monotonic() - first_done
-    # One slow commit (0.4 s) apart; counting min_interval from the end would add 0.3 s.
-    assert _SlowCommits.SECONDS - 0.05 <= gap < _SlowCommits.SECONDS + 0.25
+    # One slow commit (1.5 s) apart; counting min_interval from the end would add 1 s (the bound
+    # sits halfway, leaving half a second for a loaded machine).
+    assert _SlowCommits.SECONDS - 0.05 <= gap < _SlowCommits.SECONDS + 0.5
 
 
 def test_string_columns_are_appended_without_casting_to_large_types(home: Path, catalog: Catalog) -> None:
