@@ -40,3 +40,23 @@ def registry() -> Iterator[Registry]:
 def home(tmp_path: Path) -> Path:
     """A runtime home in ``tmp_path``."""
     return tmp_path / "home"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Variants that run a table's commits in a commit process (``process``/``commit_process``
+    True) run on the asyncio backend only: that work happens in another process, which the event
+    loop never reaches, and each variant starts a process of its own (the thread variants keep
+    every backend)."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        values = params.params if params is not None else {}
+        in_process = values.get("process") is True or values.get("commit_process") is True
+        backend = values.get("anyio_backend")
+        if in_process and backend is not None and backend != ("asyncio", {}):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
