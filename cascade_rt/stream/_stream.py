@@ -167,8 +167,10 @@ class Stream:
 
     @property
     def backend_name(self) -> str:
-        """``"memory"`` or ``"kafka"``."""
-        return "memory" if self.backend is None else "kafka"
+        """``"log"`` (a durable log on local disk), ``"memory"`` or ``"kafka"``."""
+        if self.backend is not None:
+            return "kafka"
+        return "log" if self.durable is not None else "memory"
 
     @property
     def topic(self) -> str:

@@ -69,7 +69,7 @@ class StreamStatistics:
 
     Attributes:
         name: The stream's name.
-        backend: ``"memory"`` or ``"kafka"``.
+        backend: ``"log"``, ``"memory"`` or ``"kafka"``.
         partitions: Number of partitions.
         published: Records accepted by ``publish`` (on Kafka: acknowledged by the broker).
         delivered: Records that went through the sink, transforms and consumers.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -286,7 +287,7 @@ async def test_dead_letter_queue_is_a_stream_of_dead_letters(system: actors.Acto
     assert dlq.statistics().published == 2
 
 
-def test_kafka_bootstrap_env_puts_streams_on_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kafka_bootstrap_env_puts_streams_on_kafka(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CASCADE_KAFKA_BOOTSTRAP", "127.0.0.1:9")
     stream = Stream("orders", EVENTS, parallelism=3)
     assert stream.backend_name == "kafka"
@@ -295,6 +296,7 @@ def test_kafka_bootstrap_env_puts_streams_on_kafka(monkeypatch: pytest.MonkeyPat
     assert (stream.topic, stream.group_id) == ("orders", "cascade.orders")
     monkeypatch.delenv("CASCADE_KAFKA_BOOTSTRAP")
     assert Stream("orders", EVENTS).backend_name == "memory"
+    assert Stream("orders", EVENTS, log_dir=tmp_path / "log").backend_name == "log"
 
 
 def test_kafka_backend_rejects_bad_settings() -> None:
