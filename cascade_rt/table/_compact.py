@@ -8,12 +8,15 @@ default 512 MB; Iceberg's ``min-file-size-bytes``); larger files are never rewri
 size. Two kinds of pass:
 
 * **tiered** (the passes the writer's triggers start while data comes in): small files are
-  grouped by size tier (a tier spans a factor of ``TIER_RATIO`` in size) and a tier is merged
-  once it holds ``cascade.compaction.min-input-files`` files (default 5; Iceberg's
-  ``min-input-files``). A file made by merging lands a tier or two up and is merged again only
-  with files of its own size, so a pass costs about what the files it merges cost, not the whole
-  table: a row is rewritten about ``log(rows) / log(TIER_RATIO)`` times in its life, and a
-  partition keeps at most ``min-input-files - 1`` files per tier (a few dozen at most);
+  grouped by size tier and a tier is merged once it holds ``cascade.compaction.min-input-files``
+  files (default 5; Iceberg's ``min-input-files``). Every file below
+  ``cascade.compaction.tier-floor-bytes`` (default 4 MiB) is in the first tier, so the small
+  files of a table written every second are merged into one as they come, and a scan opens a
+  handful of files; above the floor a tier spans a factor of ``TIER_RATIO`` in size, and a file
+  made by merging lands a tier or two up and is merged again only with files of its own size. So
+  a pass costs at most the floor plus what the files it merges cost, not the whole table: a row
+  is rewritten about ``log(rows) / log(TIER_RATIO)`` times once past the floor, and a partition
+  keeps at most ``min-input-files - 1`` files per tier (a few dozen at most);
 * **full** (``compact()``, ``cascade-rt table compact``, and the writer's idle pass): every small
   file of a partition and every data file with position deletes is merged into files near the
   target, and the manifests are rewritten when there are more than one per partition spec and
@@ -39,7 +42,6 @@ with ``cascade.`` are carried forward unchanged (a writer resumes from positions
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ from pyiceberg.transforms import IdentityTransform
 
 from ._deletes import RowDelta, referenced_data_file
 from ._metadata import CachedTransaction
+from ._tiers import size_tier
 from ._upsert import write_data_files
 
 __all__ = ("CompactionPlan", "CompactionResult", "CompactionSettings", "carried_properties", "compact",
@@ -73,7 +76,9 @@ DEFAULT_TARGET_SIZE = 512 * 1024 * 1024  # Iceberg's default
 SMALL_FRACTION = 0.75
 """A data file below this fraction of the target size is small."""
 TIER_RATIO = 4
-"""A size tier of a tiered pass spans this factor in file size."""
+"""A size tier of a tiered pass spans this factor in file size (above the floor)."""
+DEFAULT_TIER_FLOOR = 4 * 1024 * 1024
+"""Data files below this size are one tier."""
 CARRIED_PREFIX = "cascade."
 """Snapshot summary properties with this prefix are carried into a compaction snapshot."""
 
@@ -108,6 +113,7 @@ class CompactionSettings:
     max_manifests: int = 50
     max_files_per_pass: int = 200
     max_bytes_per_pass: int = DEFAULT_TARGET_SIZE
+    tier_floor: int = DEFAULT_TIER_FLOOR
 
     @classmethod
     def of(cls, properties: Mapping[str, str]) -> CompactionSettings:
@@ -126,6 +132,7 @@ class CompactionSettings:
             max_manifests=int(number_property(properties, p + "max-manifests", d.max_manifests)),
             max_files_per_pass=max(2, int(number_property(properties, p + "max-files-per-pass", d.max_files_per_pass))),
             max_bytes_per_pass=int(number_property(properties, p + "max-bytes-per-pass", target)),
+            tier_floor=int(number_property(properties, p + "tier-floor-bytes", d.tier_floor)),
         )
 
     @property
@@ -200,10 +207,6 @@ def _deleted_rows(task: FileScanTask) -> int:
     return min(task.file.record_count, sum(d.record_count for d in task.delete_files))
 
 
-def _tier(size: int) -> int:
-    return int(math.log(max(size, 1), TIER_RATIO))
-
-
 def _groups_of(members: list[FileScanTask], settings: CompactionSettings, *, full: bool,
                fold_all: bool) -> list[list[FileScanTask]]:
     """The groups one partition's files make (see the module docstring), cheapest first."""
@@ -220,7 +223,7 @@ def _groups_of(members: list[FileScanTask], settings: CompactionSettings, *, ful
         folded = bool(t.delete_files) and (
             fold_all or _deleted_rows(t) >= settings.delete_fraction * max(1, t.file.record_count))
         if folded or t.file.file_size_in_bytes < small:
-            forced, merged = tiers.setdefault(_tier(t.file.file_size_in_bytes), ([], []))
+            forced, merged = tiers.setdefault(size_tier(t.file.file_size_in_bytes, settings.tier_floor, TIER_RATIO), ([], []))
             (forced if folded else merged).append(t)
     for _, (forced, merged) in sorted(tiers.items()):
         if forced or len(merged) >= settings.min_input_files:

@@ -35,8 +35,6 @@ from pyiceberg.manifest import (
     ManifestEntryStatus,
     ManifestFile,
     ManifestWriter,
-    ManifestWriterV2,
-    write_manifest,
 )
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
@@ -44,6 +42,8 @@ from pyiceberg.table import Transaction
 from pyiceberg.table.snapshots import Operation, Summary
 from pyiceberg.table.update.snapshot import _OverwriteFiles
 from pyiceberg.typedef import EMPTY_DICT
+
+from ._manifest_merge import manifest_writer, merge_manifests
 
 PATH_FIELD_ID = 2147483546
 """Field id of ``file_path`` in a position delete file (Iceberg spec)."""
@@ -146,17 +146,6 @@ def delete_file_name(commit_uuid: uuid.UUID, n: int) -> str:
     return f"00000-{n}-{commit_uuid}-deletes.parquet"
 
 
-class _DeleteManifestWriterV2(ManifestWriterV2):
-    """pyiceberg's v2 manifest writer, writing a ``DELETES`` manifest."""
-
-    def content(self) -> ManifestContent:
-        return ManifestContent.DELETES
-
-    @property
-    def _meta(self) -> dict[str, str]:
-        return {**super()._meta, "content": "deletes"}
-
-
 class _FrozenMetadata:
     """A transaction whose ``table_metadata`` is computed once, not on every access.
 
@@ -224,21 +213,7 @@ class RowDelta(_OverwriteFiles):
         return self
 
     def _writer(self, content: ManifestContent, spec_id: int) -> ManifestWriter:
-        md = self._metadata
-        if content == ManifestContent.DATA:
-            return write_manifest(
-                format_version=md.format_version,
-                spec=self.spec(spec_id),
-                schema=self.schema(),
-                output_file=self.new_manifest_output(),
-                snapshot_id=self._snapshot_id,
-                avro_compression=self._compression,
-            )
-        if md.format_version != 2:
-            raise ValueError(f"position delete files need an Iceberg v2 table, this one is v{md.format_version}")
-        return _DeleteManifestWriterV2(
-            self.spec(spec_id), self.schema(), self.new_manifest_output(), self._snapshot_id, self._compression
-        )
+        return manifest_writer(self, self._metadata, content, spec_id)
 
     def _added(self, files: list[DataFile], content: ManifestContent) -> list[ManifestFile]:
         by_spec: dict[int, list[DataFile]] = {}
@@ -293,11 +268,11 @@ class RowDelta(_OverwriteFiles):
         return []  # written as DELETED entries of the rewritten manifests (_existing_manifests)
 
     def _manifests(self) -> list[ManifestFile]:
-        return [
+        return merge_manifests(self, self._metadata, [
             *self._added(self._added_data_files, ManifestContent.DATA),
             *self._added(self._added_delete_files, ManifestContent.DELETES),
             *self._existing_manifests(),
-        ]
+        ])
 
     def _summary(self, snapshot_properties: dict[str, str] = EMPTY_DICT) -> Summary:
         # pyiceberg's summary collector counts delete files by their content; feed it all files.

@@ -9,7 +9,13 @@ Two ways, as Iceberg's ``write.merge.mode``:
 
 Merge-on-read compacts as it goes: a data file whose deleted fraction reaches
 ``cascade.merge.max-deleted-fraction`` (default 0.25) is rewritten copy-on-write by the upsert
-that crosses it, and its delete file dropped in the same commit. With one delete file per data
+that crosses it, and its delete file dropped in the same commit. So is a touched data file
+smaller than ``cascade.merge.rewrite-below-bytes`` (default 4 MiB; 0 turns it off): rewriting a
+small file costs about what writing its delete file does, and readers then pay nothing for it
+(a scan of a file with position deletes reads and applies them, several times the cost of the
+file alone here). Together with compaction's tier floor (the same 4 MiB), the small files of a
+table upserted every second stay few and free of deletes; position deletes stay for large files,
+whose rewrite would cost far more than their delete file. With one delete file per data
 file (see ``_deletes``), a table never holds more delete files than data files.
 """
 
@@ -37,6 +43,9 @@ MODE_PROPERTY = "write.merge.mode"
 MAX_DELETED_FRACTION_PROPERTY = "cascade.merge.max-deleted-fraction"
 """Table property: a data file whose deleted fraction reaches it is rewritten (default 0.25)."""
 DEFAULT_MAX_DELETED_FRACTION = 0.25
+REWRITE_BELOW_PROPERTY = "cascade.merge.rewrite-below-bytes"
+"""Table property: merge-on-read rewrites a touched data file smaller than this (default 4 MiB)."""
+DEFAULT_REWRITE_BELOW = 4 * 1024 * 1024
 _MODES = (MERGE_ON_READ, COPY_ON_WRITE)
 
 
@@ -83,13 +92,33 @@ def max_deleted_fraction(properties: Mapping[str, str]) -> float:
     return value
 
 
-def rewrite_wanted(mode: str, record_count: int, already_deleted: int, newly_deleted: int, max_fraction: float) -> bool:
+def rewrite_below_bytes(properties: Mapping[str, str]) -> int:
+    """The size below which merge-on-read rewrites a touched data file (see the module docstring).
+
+    Raises:
+        ValueError: a value that is not a non-negative integer.
+    """
+    raw = properties.get(REWRITE_BELOW_PROPERTY)
+    if raw is None:
+        return DEFAULT_REWRITE_BELOW
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"table property {REWRITE_BELOW_PROPERTY} must be a non-negative integer, got {raw!r}")
+    return value
+
+
+def rewrite_wanted(mode: str, record_count: int, already_deleted: int, newly_deleted: int, max_fraction: float,
+                   *, file_size: int = 0, rewrite_below: int = 0) -> bool:
     """Whether a touched data file is rewritten (True) or gets position deletes (False).
 
     Copy-on-write always rewrites. Merge-on-read rewrites once the file's deleted rows (before
-    plus now) reach ``max_fraction`` of its rows.
+    plus now) reach ``max_fraction`` of its rows, or when the file (``file_size`` bytes) is
+    smaller than ``rewrite_below``.
     """
-    if mode == COPY_ON_WRITE:
+    if mode == COPY_ON_WRITE or file_size < rewrite_below:
         return True
     return already_deleted + newly_deleted >= max_fraction * max(record_count, 1)
 

@@ -5,7 +5,7 @@ place its commits run (the committer thread, or the commit process), so maintena
 serialized with the writes and never conflicts with them. Compaction triggers are table
 properties, in the spirit of Flink's table maintenance, whichever comes first:
 
-* ``cascade.compaction.trigger.commits``: after this many commits (default 10);
+* ``cascade.compaction.trigger.commits``: after this many commits (default 4);
 * ``cascade.compaction.trigger.data-files``: once the head holds this many data files (default 100);
 * ``cascade.compaction.trigger.interval-ms``: this long after the last pass, if anything was
   committed since (default 10 minutes);
@@ -102,7 +102,7 @@ def compaction_due(properties: Mapping[str, str], *, commits: int, data_files: i
     if commits == 0 or since_ms < _int(properties, P + "min-interval-ms", 2000):
         return False
     return (
-        commits >= _int(properties, P + "trigger.commits", 10)
+        commits >= _int(properties, P + "trigger.commits", 4)
         or data_files >= _int(properties, P + "trigger.data-files", 100)
         or since_ms >= _int(properties, P + "trigger.interval-ms", 600_000)
         or delete_files >= max(1, _int(properties, P + "max-delete-files", 10))

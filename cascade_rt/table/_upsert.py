@@ -39,7 +39,16 @@ from ._deletes import (
     referenced_data_file,
     write_position_deletes,
 )
-from ._merge import Touched, find_touched, max_deleted_fraction, read_file, rewrite_wanted, upsert_mode
+from ._manifest_merge import MergingAppend
+from ._merge import (
+    Touched,
+    find_touched,
+    max_deleted_fraction,
+    read_file,
+    rewrite_below_bytes,
+    rewrite_wanted,
+    upsert_mode,
+)
 from ._metadata import CachedTransaction, transaction
 from ._versions import check_columns, dedupe_versioned, deleted_mask, stale_mask, version_columns
 
@@ -258,14 +267,16 @@ def write_data_files(table: Table, metadata: TableMetadata, pieces: list[pa.Tabl
 
     Arrow's Parquet writer compresses one file on one core, so large pieces (say the 950 k
     rows kept from a rewritten file) are split in up to one slice per core, each written
-    concurrently as its own file. Partitioned tables are split by partition as usual.
+    concurrently as its own file; small pieces of one schema (the rows kept from rewritten small
+    files and the new rows) go into one file. Partitioned tables are split by partition as usual.
     """
     counter = itertools.count(0)
     workers = max(1, os.cpu_count() or 1)
+    pieces = [p for p in pieces if p.num_rows]
+    if len(pieces) > 1 and all(p.schema.equals(pieces[0].schema) for p in pieces[1:]):
+        pieces = [pa.concat_tables(pieces)]
     jobs: list[pa.Table] = []
     for piece in pieces:
-        if not piece.num_rows:
-            continue
         parts = min(workers, max(1, piece.num_rows // _SPLIT_ROWS))
         jobs.extend(_split(piece, parts) if parts > 1 else [piece])
     if not jobs:
@@ -287,6 +298,14 @@ def _head(table: Table, branch: str) -> int | None:
     return ref.snapshot_id if ref is not None else None
 
 
+def _stage_append(table: Table, tx: Transaction, data: pa.Table, branch: str, properties: dict[str, str]) -> None:
+    """Stage the append of ``data`` (made to fit the table by :func:`conform`) in ``tx``, its
+    manifests merged (``_manifest_merge``); ``tx.append`` without its schema check (≈ 1 ms)."""
+    with MergingAppend(tx, tx.table_metadata, branch=branch, snapshot_properties=properties) as append:
+        for written in write_data_files(table, tx.table_metadata, [data], append.commit_uuid):
+            append.append_data_file(written)
+
+
 def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str = MAIN_BRANCH,
                   properties: dict[str, str] = EMPTY_DICT, dry_run: bool = False) -> CommitResult:
     """Append ``data`` (cast to the table schema) to ``branch`` in one commit.
@@ -304,10 +323,7 @@ def commit_append(table: Table, data: pa.Table | pa.RecordBatch, *, branch: str 
     # (≈ 0.3 ms each), and a group commit of small writes holds one batch per write.
     data = data.combine_chunks()
     with transaction(table, dry_run=dry_run) as tx:
-        # ``tx.append`` without its schema check (≈ 1 ms a commit): ``conform`` made ``data`` fit.
-        with tx._append_snapshot_producer(properties, branch=branch) as append:
-            for written in write_data_files(table, tx.table_metadata, [data], append.commit_uuid):
-                append.append_data_file(written)
+        _stage_append(table, tx, data, branch, properties)
     return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
 
@@ -392,7 +408,7 @@ def commit_upsert(
         return CommitResult(_head(table, branch), 0, 0, 0)
     if _head(table, branch) is None:
         with transaction(table, dry_run=dry_run) as tx:
-            tx.append(data, branch=branch, snapshot_properties=properties)
+            _stage_append(table, tx, data, branch, properties)
         return CommitResult(_head(table, branch), data.num_rows, 0, data.num_rows)
 
     incoming_keys = data.select(keys)
@@ -401,7 +417,7 @@ def commit_upsert(
         tasks = list(tx._scan(row_filter=_key_range(data, keys)).use_ref(branch).plan_files())
         touched, matched = find_touched(md, table.io, tasks, incoming_keys, keys, is_in)
         if not touched:
-            tx.append(data, branch=branch, snapshot_properties=properties)
+            _stage_append(table, tx, data, branch, properties)
         else:
             _commit_changes(table, tx, md, branch, data, touched, chosen, threshold, properties)
     # Each matched key is an incoming key (those are distinct after dedupe), so the number of
@@ -451,7 +467,7 @@ def _commit_versioned(
         if touched:
             _commit_changes(table, tx, md, branch, written, touched, mode, threshold, properties)
         elif written.num_rows:
-            tx.append(written, branch=branch, snapshot_properties=properties)
+            _stage_append(table, tx, written, branch, properties)
     updated = int(np.count_nonzero(present & ~removing))
     return CommitResult(_head(table, branch), written.num_rows - updated, updated, written.num_rows,
                         int(np.count_nonzero(present & removing)))
@@ -487,8 +503,10 @@ def _commit_changes(
     """Stage the snapshot that removes the touched rows and appends ``data``."""
     rewrites: list[Touched] = []
     deletes: list[Touched] = []
+    below = rewrite_below_bytes(md.properties)
     for t in touched:
-        wanted = rewrite_wanted(mode, t.file.record_count, len(t.deleted), len(t.hits), threshold)
+        wanted = rewrite_wanted(mode, t.file.record_count, len(t.deleted), len(t.hits), threshold,
+                                file_size=t.file.file_size_in_bytes, rewrite_below=below)
         (rewrites if wanted else deletes).append(t)
     kept: list[pa.Table] = []
     for t in rewrites:
@@ -497,14 +515,8 @@ def _commit_changes(
         if rest.num_rows:
             kept.append(rest)
     pieces = [p for p in (*kept, data) if p.num_rows]
-    if not deletes and not any(t.task.delete_files for t in rewrites):
-        # Plain copy-on-write: pyiceberg's own overwrite producer.
-        with tx.update_snapshot(snapshot_properties=properties, branch=branch).overwrite() as overwrite:
-            for t in rewrites:
-                overwrite.delete_data_file(t.file)
-            for written in write_data_files(table, md, pieces, overwrite.commit_uuid):
-                overwrite.append_data_file(written)
-        return
+    # Copy-on-write too goes through RowDelta, whose manifests are merged (pyiceberg's overwrite
+    # keeps every manifest it rewrites: one more per commit).
     delta = RowDelta(tx, branch=branch, snapshot_properties=properties)
     with delta:
         for t in rewrites:

@@ -51,7 +51,8 @@ def test_small_appends_compact_into_one_file_in_one_replace_snapshot(catalog: Ca
 
 
 def test_a_compacted_table_reads_the_same_at_every_snapshot(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 6, 10, props={"cascade.merge.max-deleted-fraction": "1.0"})
+    table = _appended(catalog, schema, rows, 6, 10, props={"cascade.merge.max-deleted-fraction": "1.0",
+                                                               "cascade.merge.rewrite-below-bytes": "0"})
     for i in range(6):
         commit_upsert(table, rows([i * 7, 100 + i], tag=f"u{i}"), ["id"])
     snapshots = {s.snapshot_id: _read(table, s.snapshot_id) for s in table.metadata.snapshots}
@@ -68,7 +69,8 @@ def test_a_compacted_table_reads_the_same_at_every_snapshot(catalog: Catalog, sc
 
 
 def test_compacted_data_files_are_plain_parquet_duckdb_reads_alike(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 8, props={"cascade.merge.max-deleted-fraction": "1.0"})
+    table = _appended(catalog, schema, rows, 8, props={"cascade.merge.max-deleted-fraction": "1.0",
+                                                               "cascade.merge.rewrite-below-bytes": "0"})
     commit_upsert(table, rows([3, 5, 100], tag="x"), ["id"])
     compact(table)
     paths = [t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()]
@@ -82,7 +84,8 @@ def test_compacted_data_files_are_plain_parquet_duckdb_reads_alike(catalog: Cata
 
 def test_delete_files_fold_into_their_data_files(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     table = ensure_table(catalog, "default.t", schema)
-    table.transaction().set_properties({"cascade.merge.max-deleted-fraction": "1.0"}).commit_transaction()
+    table.transaction().set_properties({"cascade.merge.max-deleted-fraction": "1.0",
+                                        "cascade.merge.rewrite-below-bytes": "0"}).commit_transaction()
     commit_append(table, rows(list(range(1000))))
     for i in range(3):
         commit_upsert(table, rows(list(range(i * 100, i * 100 + 150)), tag=f"u{i}"), ["id"])
@@ -107,7 +110,7 @@ def test_few_small_files_wait_for_min_input_files_in_a_tiered_pass(catalog: Cata
 def test_a_tiered_pass_leaves_a_compacted_file_alone_and_merges_files_of_its_size(
     catalog: Catalog, schema: Schema, rows: Rows
 ) -> None:
-    table = _appended(catalog, schema, rows, 12, width=400)
+    table = _appended(catalog, schema, rows, 12, width=400, props={"cascade.compaction.tier-floor-bytes": "0"})
     first = compact(table, plan_compaction(table, full=False))
     assert (first.data_files_rewritten, first.data_files_added) == (12, 1)
     [big] = [t.file.file_path for t in table.scan().plan_files()]
@@ -132,12 +135,38 @@ def test_a_tiered_pass_leaves_a_compacted_file_alone_and_merges_files_of_its_siz
         *range(12 * 400), *range(100_000, 100_006), *range(200_000, 200_003)]
 
 
+def test_files_below_the_tier_floor_are_merged_together_as_they_come(
+    catalog: Catalog, schema: Schema, rows: Rows
+) -> None:
+    table = _appended(catalog, schema, rows, 12, width=400)
+    compact(table, plan_compaction(table, full=False))
+    [merged] = [t.file for t in table.scan().plan_files()]
+    assert merged.file_size_in_bytes < CompactionSettings().tier_floor
+    for i in range(3):
+        commit_append(table, rows([100_000 + i]))
+    assert plan_compaction(table, full=False).empty  # 4 files below the floor: fewer than min-input-files
+    commit_append(table, rows([100_003]))
+    before = _read(table)
+    plan = plan_compaction(table, full=False)
+    assert plan.files == 5  # the merged file is in the floor's tier with the new ones
+    compact(table, plan)
+    assert table_stats(table).data_files == 1
+    assert _read(table).equals(before)
+
+
+def test_the_tier_floor_property_is_read() -> None:
+    assert CompactionSettings.of({"cascade.compaction.tier-floor-bytes": "1024"}).tier_floor == 1024
+    with pytest.raises(ValueError, match="tier-floor-bytes"):
+        CompactionSettings.of({"cascade.compaction.tier-floor-bytes": "-1"})
+
+
 @pytest.mark.parametrize("full", [True, False])
 def test_a_pass_with_several_groups_writes_each_to_its_own_file(
     catalog: Catalog, schema: Schema, rows: Rows, full: bool
 ) -> None:
     # Two partitions ("a…" and "b…" names; a full pass: one group each), or two size tiers (a tiered pass).
     table = ensure_table(catalog, "default.t", schema, partition_by=[("name", "truncate[1]")] if full else None)
+    table.transaction().set_properties({"cascade.compaction.tier-floor-bytes": "0"}).commit_transaction()
     for i in range(5):
         commit_append(table, rows([i], tag="a") if full else rows(list(range(i * 2000, i * 2000 + 2000))))
         commit_append(table, rows([100_000 + i], tag="b"))
@@ -151,7 +180,8 @@ def test_a_pass_with_several_groups_writes_each_to_its_own_file(
 
 
 def test_a_full_pass_folds_every_delete_file(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 1, width=1000, props={"cascade.merge.max-deleted-fraction": "1.0"})
+    table = _appended(catalog, schema, rows, 1, width=1000, props={"cascade.merge.max-deleted-fraction": "1.0",
+                                                               "cascade.merge.rewrite-below-bytes": "0"})
     commit_upsert(table, rows([7], tag="x"), ["id"])  # 0.1 % deleted: below the delete fraction
     before = _read(table)
     assert plan_compaction(table, full=False).empty
@@ -170,7 +200,8 @@ def test_a_pass_takes_at_most_max_files_per_pass(catalog: Catalog, schema: Schem
 
 
 def test_files_near_the_target_size_are_left_alone(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = _appended(catalog, schema, rows, 6, props={"write.target-file-size-bytes": "100"})
+    table = _appended(catalog, schema, rows, 6, props={"write.target-file-size-bytes": "100",
+                                                     "commit.manifest-merge.enabled": "false"})
     assert plan_compaction(table, full=False).empty
     full = plan_compaction(table)
     assert (full.files, full.rewrite_manifests) == (0, True)  # a full pass still merges the manifests
@@ -189,7 +220,8 @@ def test_compaction_keeps_the_sort_order(catalog: Catalog, schema: Schema, rows:
 
 def test_many_manifests_are_rewritten(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     table = _appended(catalog, schema, rows, 8, props={"cascade.compaction.max-manifests": "3",
-                                                     "cascade.compaction.min-input-files": "100"})
+                                                     "cascade.compaction.min-input-files": "100",
+                                                     "commit.manifest-merge.enabled": "false"})
     plan = plan_compaction(table, full=False)
     assert (plan.files, plan.rewrite_manifests, plan.manifests) == (0, True, 8)
     before = _read(table)

@@ -33,8 +33,8 @@ EAGER = {
 
 def test_compaction_is_due_on_the_first_trigger_and_rate_limited() -> None:
     props: dict[str, str] = {}
-    assert not compaction_due(props, commits=9, data_files=5, since_ms=60_000)
-    assert compaction_due(props, commits=10, data_files=5, since_ms=60_000)
+    assert not compaction_due(props, commits=3, data_files=5, since_ms=60_000)
+    assert compaction_due(props, commits=4, data_files=5, since_ms=60_000)
     assert compaction_due(props, commits=1, data_files=100, since_ms=60_000)
     assert compaction_due(props, commits=1, data_files=5, since_ms=600_000)
     assert not compaction_due(props, commits=50, data_files=500, since_ms=1_000)  # min-interval 2 s

@@ -22,11 +22,15 @@ from cascade_rt.table._merge import (
     COPY_ON_WRITE,
     MERGE_ON_READ,
     max_deleted_fraction,
+    rewrite_below_bytes,
     rewrite_wanted,
     upsert_mode,
 )
 
 Rows = Callable[..., pa.Table]
+
+MOR = {"cascade.merge.rewrite-below-bytes": "0"}
+"""Merge-on-read with position deletes even for these small files (rewritten by default)."""
 
 
 def _set(table: Table, props: dict[str, str]) -> None:
@@ -93,12 +97,41 @@ def test_rewrite_wanted_by_mode_and_deleted_fraction() -> None:
     assert rewrite_wanted(MERGE_ON_READ, 100, 10, 15, 0.25)
 
 
+def test_merge_on_read_rewrites_a_file_below_the_rewrite_size() -> None:
+    assert rewrite_wanted(MERGE_ON_READ, 100, 0, 1, 0.25, file_size=999, rewrite_below=1000)
+    assert not rewrite_wanted(MERGE_ON_READ, 100, 0, 1, 0.25, file_size=1000, rewrite_below=1000)
+    assert rewrite_below_bytes({}) == 4 * 1024 * 1024
+    assert rewrite_below_bytes({"cascade.merge.rewrite-below-bytes": "0"}) == 0
+    for bad in ("x", "-1"):
+        with pytest.raises(ValueError, match=r"cascade\.merge\.rewrite-below-bytes must be a non-negative integer"):
+            rewrite_below_bytes({"cascade.merge.rewrite-below-bytes": bad})
+
+
+def test_small_touched_files_are_rewritten_and_large_ones_get_position_deletes(
+        catalog: Catalog, schema: Schema, rows: Rows) -> None:
+    table = ensure_table(catalog, "default.t", schema)
+    commit_append(table, rows(list(range(10))))  # a small file
+    commit_append(table, rows(list(range(100, 20_100))))  # a larger one
+    sizes = sorted(t.file.file_size_in_bytes for t in table.scan().plan_files())
+    _set(table, {"cascade.merge.rewrite-below-bytes": str(sizes[0] + 1)})
+    commit_upsert(table, rows([3, 150], tag="x"), ["id"])
+    data, deletes = _live_files(table)
+    assert (len(data), len(deletes)) == (2, 1)  # the small file rewritten with the new rows; deletes for the larger
+    [with_deletes] = [t for t in table.scan().plan_files() if t.delete_files]
+    assert with_deletes.file.file_size_in_bytes == sizes[1]
+    got = table.scan().to_arrow().sort_by("id")
+    assert got.num_rows == 20_010
+    assert got.filter(pa.compute.equal(got.column("name"), "x3")).num_rows == 1
+    assert got.filter(pa.compute.equal(got.column("name"), "x150")).num_rows == 1
+    assert got.filter(pa.compute.equal(got.column("name"), "v3")).num_rows == 0
+
+
 def test_created_tables_are_format_v2(catalog: Catalog, schema: Schema) -> None:
-    assert ensure_table(catalog, "default.t", schema).format_version == 2
+    assert ensure_table(catalog, "default.t", schema, properties=MOR).format_version == 2
 
 
 def test_merge_on_read_writes_deletes_and_new_rows_in_one_snapshot(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_append(table, rows(list(range(1000, 1100))))
     before = len(table.snapshots())
@@ -115,7 +148,7 @@ def test_merge_on_read_writes_deletes_and_new_rows_in_one_snapshot(catalog: Cata
 
 
 def test_a_data_file_keeps_one_delete_file_holding_all_its_deletes(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     for i in range(5):
         commit_upsert(table, rows([i], tag="x"), ["id"])
@@ -128,7 +161,7 @@ def test_a_data_file_keeps_one_delete_file_holding_all_its_deletes(catalog: Cata
 
 
 def test_reinserted_key_is_found_only_in_its_newer_file(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([5], tag="a"), ["id"])
     result = commit_upsert(table, rows([5], tag="b"), ["id"])
@@ -144,7 +177,7 @@ def test_reinserted_key_is_found_only_in_its_newer_file(catalog: Catalog, schema
 def test_crossing_the_deleted_fraction_rewrites_the_file_and_drops_its_deletes(
     catalog: Catalog, schema: Schema, rows: Rows
 ) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     _set(table, {"cascade.merge.max-deleted-fraction": "0.5"})
     table = catalog.load_table("default.t")
     commit_append(table, rows(list(range(100))))
@@ -160,7 +193,7 @@ def test_crossing_the_deleted_fraction_rewrites_the_file_and_drops_its_deletes(
 
 
 def test_copy_on_write_after_merge_on_read_drops_the_delete_files(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([1, 2], tag="a"), ["id"])
     result = commit_upsert(table, rows([2, 3], tag="b"), ["id"], mode="copy-on-write")
@@ -171,7 +204,7 @@ def test_copy_on_write_after_merge_on_read_drops_the_delete_files(catalog: Catal
 
 
 def test_copy_on_write_table_property_writes_no_delete_files(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     _set(table, {"write.merge.mode": "copy-on-write"})
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([5], tag="x"), ["id"])
@@ -192,7 +225,7 @@ def test_v1_table_upserts_copy_on_write(catalog: Catalog, schema: Schema, rows: 
 
 
 def test_merge_on_read_composite_keys(catalog: Catalog, composite_schema: Schema) -> None:
-    table = ensure_table(catalog, "default.c", composite_schema)
+    table = ensure_table(catalog, "default.c", composite_schema, properties=MOR)
     regions = ["eu", "us"] * 20
     commit_append(table, pa.table({"region": regions, "id": list(range(40)), "v": [0.0] * 40}))
     result = commit_upsert(
@@ -213,7 +246,7 @@ def test_merge_on_read_in_a_partitioned_table(catalog: Catalog) -> None:
         NestedField(3, "v", DoubleType()),
         identifier_field_ids=[1],
     )
-    table = ensure_table(catalog, "default.p", schema, partition_by=[("region", "identity")])
+    table = ensure_table(catalog, "default.p", schema, partition_by=[("region", "identity")], properties=MOR)
     commit_append(table, pa.table({"id": list(range(40)), "region": ["eu", "us"] * 20, "v": [0.0] * 40}))
     result = commit_upsert(table, pa.table({"id": [0, 1], "region": ["eu", "us"], "v": [1.0, 2.0]}), ["id"])
     assert (result.rows_inserted, result.rows_updated) == (0, 2)
@@ -227,7 +260,7 @@ def test_merge_on_read_in_a_partitioned_table(catalog: Catalog) -> None:
 
 
 def test_merge_on_read_on_a_branch_leaves_main_untouched(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([1], tag="m"), ["id"])
     result = commit_upsert(table, rows([1, 2, 500], tag="dev"), ["id"], branch="dev")
@@ -240,7 +273,7 @@ def test_merge_on_read_on_a_branch_leaves_main_untouched(catalog: Catalog, schem
 
 
 def test_published_merge_on_read_branch_reads_the_same_on_main(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([1, 2, 500], tag="dev"), ["id"], branch="dev")
     publish_branch(table, "dev")
@@ -252,7 +285,7 @@ def test_published_merge_on_read_branch_reads_the_same_on_main(catalog: Catalog,
 def test_stale_writer_fails_instead_of_deleting_stale_positions(catalog: Catalog, schema: Schema, rows: Rows) -> None:
     from pyiceberg.exceptions import ValidationException
 
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     stale = catalog.load_table("default.t")
     commit_upsert(table, rows([1], tag="a"), ["id"])
@@ -268,7 +301,7 @@ def test_stale_writer_fails_instead_of_deleting_stale_positions(catalog: Catalog
 def test_many_random_upserts_match_a_model_and_bound_delete_files(
     catalog: Catalog, schema: Schema, rows: Rows, mode: str
 ) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     rng = np.random.default_rng(7)
     model: dict[int, str] = {}
     for n in range(25):
@@ -296,7 +329,7 @@ def test_plain_pyiceberg_and_duckdb_read_merge_on_read_tables(home, schema: Sche
     from cascade_rt.table import open_catalog
 
     catalog = open_catalog(home)
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([3, 4, 200], tag="x"), ["id"])
     commit_upsert(table, rows([4, 5], tag="y"), ["id"])
@@ -308,7 +341,7 @@ def test_plain_pyiceberg_and_duckdb_read_merge_on_read_tables(home, schema: Sche
 
 
 def test_compact_deletes_rewrites_files_with_deletes_in_one_commit(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_append(table, rows(list(range(100, 200))))
     commit_upsert(table, rows([1, 2, 150], tag="x"), ["id"])
@@ -326,7 +359,7 @@ def test_compact_deletes_rewrites_files_with_deletes_in_one_commit(catalog: Cata
 
 
 def test_compact_deletes_on_a_branch_and_its_misuse(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     assert compact_deletes(table) == 0
     commit_append(table, rows(list(range(100))))
     commit_upsert(table, rows([1], tag="dev"), ["id"], branch="dev")
@@ -342,7 +375,7 @@ def test_compact_deletes_on_a_branch_and_its_misuse(catalog: Catalog, schema: Sc
 
 
 def test_bad_mode_fails_before_anything_is_written(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     with pytest.raises(ValueError, match=r"^mode must be 'merge-on-read' or 'copy-on-write', got 'upsert'$"):
         commit_upsert(table, rows([1]), ["id"], mode="upsert")
     assert table.current_snapshot() is None

@@ -13,18 +13,21 @@ from cascade_rt.table._scan import scan_arrow
 
 Rows = Callable[..., pa.Table]
 
+MOR = {"cascade.merge.rewrite-below-bytes": "0"}
+"""Merge-on-read with position deletes even for these small files (rewritten by default)."""
+
 
 def _by_id(table: pa.Table) -> pa.Table:
     return table.sort_by("id")
 
 
 def test_scan_matches_pyiceberg_with_deletes_and_schema_evolution(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(100))))
     commit_append(table, rows(list(range(100, 200))))
     commit_upsert(table, rows([3, 150, 999], tag="x"), ["id"])
     wider = Schema(*schema.fields, NestedField(4, "note", StringType(), required=False), identifier_field_ids=[1])
-    table = ensure_table(catalog, "default.t", wider)
+    table = ensure_table(catalog, "default.t", wider, properties=MOR)
     commit_upsert(table, pa.table({"id": [4, 151], "note": ["n4", "n151"]}), ["id"])
     assert sum(1 for t in table.scan().plan_files() if t.delete_files) == 2
     ours, theirs = scan_arrow(table), table.scan().to_arrow()
@@ -36,7 +39,7 @@ def test_scan_matches_pyiceberg_with_deletes_and_schema_evolution(catalog: Catal
 
 
 def test_scan_keeps_pyiceberg_row_order(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows([5, 3, 9, 1, 7, 2, 8, 4]))
     commit_append(table, rows([20, 10]))
     commit_upsert(table, rows([9], tag="x"), ["id"])
@@ -44,7 +47,7 @@ def test_scan_keeps_pyiceberg_row_order(catalog: Catalog, schema: Schema, rows: 
 
 
 def test_scan_without_deletes_and_on_branches(catalog: Catalog, schema: Schema, rows: Rows) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     commit_append(table, rows(list(range(10))))
     assert scan_arrow(table).equals(table.scan().to_arrow())
     commit_upsert(table, rows([1], tag="dev"), ["id"], branch="dev")
@@ -56,7 +59,7 @@ def test_scan_without_deletes_and_on_branches(catalog: Catalog, schema: Schema, 
 
 
 def test_scan_of_never_written_main_is_empty_and_unknown_ref_fails(catalog: Catalog, schema: Schema) -> None:
-    table = ensure_table(catalog, "default.t", schema)
+    table = ensure_table(catalog, "default.t", schema, properties=MOR)
     assert scan_arrow(table).num_rows == 0
     with pytest.raises(ValueError, match=r"^Cannot scan unknown ref=nope$"):
         scan_arrow(table, "nope")
