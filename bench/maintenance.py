@@ -14,8 +14,8 @@ stream log feeding its table (which commits from the log about once a second):
   from ``--keys``, each posted with ``?wait=table`` (one commit per body).
 
 When its ingest ends (and the table has committed it), each table is measured (files, and a
-full pyiceberg scan, best of 5, against the same rows appended to a fresh table in one commit, in
-the same run); with maintenance on, again once the writer's idle pass has run
+full pyiceberg scan, best of 9, against the same rows appended to a fresh table in one commit, in
+the same run, the two scanned in turn); with maintenance on, again once the writer's idle pass has run
 (``cascade.compaction.trigger.idle-ms``), the server still running. The files of each table are
 also sampled during its ingest (every 5 s, and after each upsert body) for the peaks. ``/metrics`` is polled during ingest to mark the probes that were in flight while
 a compaction pass ended. Per-minute p99 of acknowledgements and of table commits; ``--soak`` runs
@@ -213,14 +213,17 @@ async def _upserts(port: int, bodies: int, rows: int, keys: int, peaks: _Peaks) 
     return out
 
 
-def _scan_seconds(table: Any) -> tuple[float, int]:
-    """Best of 5 full scans (the first warms the file cache), and the rows read."""
-    best, rows = float("inf"), 0
-    for _ in range(5):
-        t = time.perf_counter()
-        rows = table.scan().to_arrow().num_rows
-        best = min(best, time.perf_counter() - t)
-    return best, rows
+def _scan_seconds(tables: list[Any], rounds: int = 9) -> list[tuple[float, int]]:
+    """Best of ``rounds`` full scans of each table (the first warms the file cache), taken in turn
+    so that each table sees the same load on the machine, and the rows each read."""
+    best = [float("inf")] * len(tables)
+    rows = [0] * len(tables)
+    for _ in range(rounds):
+        for i, table in enumerate(tables):
+            t = time.perf_counter()
+            rows[i] = table.scan().to_arrow().num_rows
+            best[i] = min(best[i], time.perf_counter() - t)
+    return list(zip(best, rows, strict=True))
 
 
 def _table_report(catalog: Any, name: str, suffix: str) -> dict[str, Any]:
@@ -230,10 +233,9 @@ def _table_report(catalog: Any, name: str, suffix: str) -> dict[str, Any]:
 
     table = catalog.load_table(("default", name))
     stats = dataclasses.asdict(table_stats(table))
-    scan, rows = _scan_seconds(table)
     fresh = ensure_table(catalog, f"default.{name}_fresh_{suffix}", table.schema())
     fresh.append(table.scan().to_arrow())
-    fresh_scan, _ = _scan_seconds(fresh)
+    (scan, rows), (fresh_scan, _) = _scan_seconds([table, fresh])
     return {**stats, "rows": rows, "scan_s": scan, "fresh_scan_s": fresh_scan, "scan_ratio": scan / fresh_scan}
 
 
