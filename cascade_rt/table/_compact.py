@@ -65,6 +65,7 @@ from pyiceberg.transforms import IdentityTransform
 
 from ._deletes import RowDelta, referenced_data_file
 from ._metadata import CachedTransaction
+from ._properties import number_property
 from ._tiers import size_tier
 from ._upsert import write_data_files
 
@@ -81,25 +82,6 @@ DEFAULT_TIER_FLOOR = 4 * 1024 * 1024
 """Data files below this size are one tier."""
 CARRIED_PREFIX = "cascade."
 """Snapshot summary properties with this prefix are carried into a compaction snapshot."""
-
-
-def number_property(properties: Mapping[str, str], name: str, default: float, kind: type[int] | type[float] = int) -> float:
-    """The table property ``name`` as a non-negative ``kind`` (``default`` when unset).
-
-    Raises:
-        ValueError: a value that is not one, naming the property.
-    """
-    raw = properties.get(name)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"table property {name!r} must be a{'n integer' if kind is int else ' number'}, "
-                         f"got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"table property {name!r} must not be negative, got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)

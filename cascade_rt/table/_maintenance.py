@@ -28,6 +28,7 @@ from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from ._metadata import CachedTransaction
+from ._properties import int_property
 
 __all__ = ("EXPIRE_EVERY", "MAX_SNAPSHOTS_PROPERTY", "Retention", "expirable_snapshots", "expire_snapshots", "retain",
            "retention_due")
@@ -44,16 +45,6 @@ DEFAULT_MIN_KEEP = 1
 
 EXPIRE_EVERY = 100
 """Commits between expiry passes when the count limit does not call for one sooner (the age rule)."""
-
-
-def _int_property(metadata: TableMetadata, name: str, default: int) -> int:
-    value = metadata.properties.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"table property {name!r} must be an integer, got {value!r}") from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,9 +65,9 @@ class Retention:
     def of(cls, metadata: TableMetadata) -> Retention:
         """The retention the table's properties ask for."""
         return cls(
-            _int_property(metadata, MAX_SNAPSHOTS_PROPERTY, DEFAULT_MAX_SNAPSHOTS),
-            _int_property(metadata, MAX_AGE_PROPERTY, DEFAULT_MAX_AGE_MS),
-            max(1, _int_property(metadata, MIN_KEEP_PROPERTY, DEFAULT_MIN_KEEP)),
+            int_property(metadata.properties, MAX_SNAPSHOTS_PROPERTY, DEFAULT_MAX_SNAPSHOTS),
+            int_property(metadata.properties, MAX_AGE_PROPERTY, DEFAULT_MAX_AGE_MS),
+            max(1, int_property(metadata.properties, MIN_KEEP_PROPERTY, DEFAULT_MIN_KEEP)),
         )
 
     def due(self, snapshots: int) -> bool:

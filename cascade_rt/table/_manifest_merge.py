@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyiceberg.manifest import (
     ManifestContent,
@@ -45,6 +45,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation
 from pyiceberg.table.update.snapshot import _FastAppendFiles
 
+from ._properties import bool_property, int_property
 from ._tiers import size_tier
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class DeleteManifestWriterV2(ManifestWriterV2):
         return {**super()._meta, "content": "deletes"}
 
 
-def manifest_writer(producer: _SnapshotProducer[object], metadata: TableMetadata, content: ManifestContent,
+def manifest_writer(producer: _SnapshotProducer[Any], metadata: TableMetadata, content: ManifestContent,
                     spec_id: int) -> ManifestWriter:
     """A writer of a new ``content`` manifest of ``producer``'s snapshot in partition spec ``spec_id``.
 
@@ -96,25 +97,6 @@ def manifest_writer(producer: _SnapshotProducer[object], metadata: TableMetadata
                                   producer._compression)
 
 
-def _bool_property(properties: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = properties.get(name)
-    if raw is None:
-        return default
-    if raw.strip().lower() in ("true", "false"):
-        return raw.strip().lower() == "true"
-    raise ValueError(f"table property {name!r} must be true or false, got {raw!r}")
-
-
-def _int_property(properties: Mapping[str, str], name: str, default: int) -> int:
-    raw = properties.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"table property {name!r} must be an integer, got {raw!r}") from None
-
-
 @dataclass(frozen=True, slots=True)
 class ManifestMergeSettings:
     """When a commit merges manifests (see the module docstring for the table properties)."""
@@ -131,9 +113,9 @@ class ManifestMergeSettings:
             ValueError: a property that is not a boolean or an integer, naming it.
         """
         return cls(
-            _bool_property(properties, MERGE_ENABLED_PROPERTY, True),
-            max(2, _int_property(properties, MIN_COUNT_PROPERTY, DEFAULT_MIN_COUNT)),
-            max(1, _int_property(properties, TARGET_SIZE_PROPERTY, DEFAULT_TARGET_SIZE)),
+            bool_property(properties, MERGE_ENABLED_PROPERTY, True),
+            max(2, int_property(properties, MIN_COUNT_PROPERTY, DEFAULT_MIN_COUNT)),
+            max(1, int_property(properties, TARGET_SIZE_PROPERTY, DEFAULT_TARGET_SIZE)),
         )
 
 
@@ -168,7 +150,7 @@ def plan_manifest_merge(manifests: Sequence[ManifestFile], settings: ManifestMer
     return groups
 
 
-def _merge_group(producer: _SnapshotProducer[object], metadata: TableMetadata, group: list[ManifestFile]) -> ManifestFile:
+def _merge_group(producer: _SnapshotProducer[Any], metadata: TableMetadata, group: list[ManifestFile]) -> ManifestFile:
     first = group[0]
     own = producer._snapshot_id
     with manifest_writer(producer, metadata, first.content, first.partition_spec_id) as writer:
@@ -183,7 +165,7 @@ def _merge_group(producer: _SnapshotProducer[object], metadata: TableMetadata, g
     return writer.to_manifest_file()
 
 
-def merge_manifests(producer: _SnapshotProducer[object], metadata: TableMetadata,
+def merge_manifests(producer: _SnapshotProducer[Any], metadata: TableMetadata,
                     manifests: list[ManifestFile], settings: ManifestMergeSettings | None = None) -> list[ManifestFile]:
     """The manifests of ``producer``'s new snapshot, with small ones merged (see the module docstring).
 

@@ -35,6 +35,7 @@ from pyiceberg.table import FileScanTask
 from pyiceberg.table.metadata import TableMetadata
 
 from ._deletes import read_deleted_positions, referenced_data_file
+from ._properties import number_property
 
 MERGE_ON_READ = "merge-on-read"
 COPY_ON_WRITE = "copy-on-write"
@@ -80,14 +81,12 @@ def max_deleted_fraction(properties: Mapping[str, str]) -> float:
     Raises:
         ValueError: a value that is not a number in [0, 1].
     """
-    raw = properties.get(MAX_DELETED_FRACTION_PROPERTY)
-    if raw is None:
-        return DEFAULT_MAX_DELETED_FRACTION
     try:
-        value = float(raw)
+        value = number_property(properties, MAX_DELETED_FRACTION_PROPERTY, DEFAULT_MAX_DELETED_FRACTION, float)
     except ValueError:
         value = -1.0
-    if not 0.0 <= value <= 1.0:
+    if value > 1.0 or value < 0.0:
+        raw = properties.get(MAX_DELETED_FRACTION_PROPERTY)
         raise ValueError(f"table property {MAX_DELETED_FRACTION_PROPERTY} must be a number in [0, 1], got {raw!r}")
     return value
 
@@ -98,16 +97,7 @@ def rewrite_below_bytes(properties: Mapping[str, str]) -> int:
     Raises:
         ValueError: a value that is not a non-negative integer.
     """
-    raw = properties.get(REWRITE_BELOW_PROPERTY)
-    if raw is None:
-        return DEFAULT_REWRITE_BELOW
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"table property {REWRITE_BELOW_PROPERTY} must be a non-negative integer, got {raw!r}")
-    return value
+    return int(number_property(properties, REWRITE_BELOW_PROPERTY, DEFAULT_REWRITE_BELOW))
 
 
 def rewrite_wanted(mode: str, record_count: int, already_deleted: int, newly_deleted: int, max_fraction: float,

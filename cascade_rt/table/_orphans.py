@@ -23,7 +23,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 
-from ._compact import number_property
+from ._properties import number_property
 
 __all__ = ("GRACE_PROPERTY", "OrphanResult", "grace_period_ms", "list_table_files", "referenced_files",
            "remove_orphans")

@@ -40,9 +40,10 @@ from typing import TypeVar
 from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 
-from ._compact import CompactionResult, compact, number_property, plan_compaction
+from ._compact import CompactionResult, compact, plan_compaction
 from ._maintenance import expire_snapshots, retention_due
 from ._orphans import OrphanResult, remove_orphans
+from ._properties import number_property
 
 __all__ = ("Maintainer", "MaintenanceCounters", "compaction_due", "idle_compaction_due")
 

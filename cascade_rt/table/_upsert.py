@@ -267,16 +267,15 @@ def write_data_files(table: Table, metadata: TableMetadata, pieces: list[pa.Tabl
 
     Arrow's Parquet writer compresses one file on one core, so large pieces (say the 950 k
     rows kept from a rewritten file) are split in up to one slice per core, each written
-    concurrently as its own file; small pieces of one schema (the rows kept from rewritten small
-    files and the new rows) go into one file. Partitioned tables are split by partition as usual.
+    concurrently as its own file; each piece gets files of its own. Partitioned tables are split
+    by partition as usual.
     """
     counter = itertools.count(0)
     workers = max(1, os.cpu_count() or 1)
-    pieces = [p for p in pieces if p.num_rows]
-    if len(pieces) > 1 and all(p.schema.equals(pieces[0].schema) for p in pieces[1:]):
-        pieces = [pa.concat_tables(pieces)]
     jobs: list[pa.Table] = []
     for piece in pieces:
+        if not piece.num_rows:
+            continue
         parts = min(workers, max(1, piece.num_rows // _SPLIT_ROWS))
         jobs.extend(_split(piece, parts) if parts > 1 else [piece])
     if not jobs:
@@ -515,6 +514,8 @@ def _commit_changes(
         if rest.num_rows:
             kept.append(rest)
     pieces = [p for p in (*kept, data) if p.num_rows]
+    if len(pieces) > 1 and all(p.schema.equals(pieces[0].schema) for p in pieces[1:]):
+        pieces = [pa.concat_tables(pieces)]  # the kept rows and the new ones in one file
     # Copy-on-write too goes through RowDelta, whose manifests are merged (pyiceberg's overwrite
     # keeps every manifest it rewrites: one more per commit).
     delta = RowDelta(tx, branch=branch, snapshot_properties=properties)
