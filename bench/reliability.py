@@ -98,6 +98,10 @@ class Serve:
         """CPU seconds the server process has used (not its commit processes)."""
         return 0.0 if self.proc is None else _cpu_seconds(self.proc.pid)
 
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the server's threads waited for a CPU while runnable."""
+        return 0.0 if self.proc is None else _cpu_wait_seconds(self.proc.pid)
+
     def rss_kb(self) -> tuple[int, int]:
         """VmRSS of the server process, and of it with its children (the table commit processes)."""
         if self.proc is None:
@@ -154,6 +158,18 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_wait_seconds(pid: int) -> float:
+    """Seconds process ``pid``'s threads were runnable but waiting for a CPU (``/proc/<pid>/schedstat``):
+    on a machine shared with other work, the time the server lost to it."""
+    total = 0.0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -274,7 +290,7 @@ async def client(connections: int) -> AsyncIterator[Any]:
 
 async def send(session: Any, method: str, url: str, body: bytes, headers: dict[str, str],
                *, chunked: bool = False) -> tuple[int | None, Any, bytes]:
-    """One request; ``(None, {}, b"<exception class>")`` when the connection failed or dropped."""
+    """One request; ``(None, {}, b"<exception class> (<errno's text>)")`` when the connection failed or dropped."""
     import aiohttp
 
     skip = ("Content-Type",) if "Content-Type" not in headers else ()
@@ -288,7 +304,9 @@ async def send(session: Any, method: str, url: str, body: bytes, headers: dict[s
         async with session.request(method, url, data=data, headers=headers, skip_auto_headers=skip) as response:
             return response.status, response.headers, await response.read()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return None, {}, type(exc).__name__.encode()
+        errno = getattr(exc, "errno", None)  # ClientOSError: which (reset, refused, timed out)
+        name = type(exc).__name__ if errno is None else f"{type(exc).__name__} ({os.strerror(errno)})"
+        return None, {}, name.encode()
 
 
 class Ids:
@@ -692,7 +710,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         sampler = asyncio.create_task(sample())
         tasks: set[asyncio.Task[None]] = set()
         t0 = time.monotonic()
-        cpu0, client0 = server.cpu_seconds(), time.process_time()
+        cpu0, client0, starved0 = server.cpu_seconds(), time.process_time(), server.cpu_wait_seconds()
         sent = 0
         while (now := time.monotonic()) - t0 < args.overload_seconds:
             due = int((now - t0) * rate) - sent
@@ -710,6 +728,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         offered_s = time.monotonic() - t0
         server_cpu = (server.cpu_seconds() - cpu0) / offered_s
         client_cpu = (time.process_time() - client0) / offered_s
+        server_starved = (server.cpu_wait_seconds() - starved0) / offered_s
         await asyncio.gather(*tasks)
         drained_s = time.monotonic() - t0 - offered_s
         stop.set()
@@ -719,7 +738,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         offered_requests_per_s=sent / offered_s, acked_requests_per_s=(tally.statuses[200] - measured_ok) / offered_s,
         offered_ratio=(sent / offered_s) / capacity if capacity else 0.0, seconds=offered_s, drain_s=drained_s,
         goodput_ratio=(tally.statuses[200] - measured_ok) / offered_s / capacity if capacity else 0.0,
-        server_cpu_cores=server_cpu, client_cpu_cores=client_cpu, latency={status: _percentiles(values) for status, values in sorted(latencies.items())},
+        server_cpu_cores=server_cpu, client_cpu_cores=client_cpu, server_cpu_wait_cores=server_starved, latency={status: _percentiles(values) for status, values in sorted(latencies.items())},
         client_skipped=skipped, peak_in_flight=peak_in_flight,
         rss_baseline_mb=baseline[0] / 1024, rss_peak_mb=max((s[0] for s in samples), default=0) / 1024,
         rss_end_mb=samples[-1][0] / 1024 if samples else 0.0,
@@ -863,8 +882,8 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"overload: capacity {o['capacity_requests_per_s']:,.0f} requests/s ({o['capacity_records_per_s']:,.0f} "
               f"records/s); offered {o['offered_requests_per_s']:,.0f}/s ({o['offered_ratio']:.2f}x) for "
               f"{o['seconds']:.0f} s, acknowledged {o['acked_requests_per_s']:,.0f}/s "
-              f"({o['goodput_ratio']:.0%} of capacity; CPU: server {o['server_cpu_cores']:.2f}, client "
-              f"{o['client_cpu_cores']:.2f} cores); 503 with Retry-After "
+              f"({o['goodput_ratio']:.0%} of capacity; CPU: server {o['server_cpu_cores']:.2f} (waiting for a CPU "
+              f"{o['server_cpu_wait_cores']:.2f}), client {o['client_cpu_cores']:.2f} cores); 503 with Retry-After "
               f"{o.get('retry_after_503', 0):,}; peak in flight {o['peak_in_flight']:,}, not sent (client cap) "
               f"{o['client_skipped']:,}; RSS {o['rss_baseline_mb']:.0f} MB before, peak {o['rss_peak_mb']:.0f} MB, "
               f"end {o['rss_end_mb']:.0f} MB (with commit processes peak {o['rss_with_children_peak_mb']:.0f} MB)")
