@@ -681,7 +681,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         tally.merge(measure)
         measured_ok = tally.statuses[200]
         tally.extra.update(capacity_requests_per_s=capacity, capacity_records_per_s=capacity * size)
-        rate = 2 * capacity
+        rate = args.overload_rate or 2 * capacity
         baseline = server.rss_kb()
         samples: list[tuple[int, int]] = []
         latencies: dict[str, list[float]] = collections.defaultdict(list)  # seconds, by status ("dropped")
@@ -917,6 +917,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--overload-seconds", type=float, default=None, help="seconds at twice capacity (full 60)")
     parser.add_argument("--max-in-flight", type=int, default=4096, help="overload: most requests the client holds")
+    parser.add_argument("--overload-rate", type=float, default=None,
+                        help="overload: requests/s offered instead of twice the capacity measured (to compare runs)")
     args = parser.parse_args()
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
     if not args.only or set(args.only) - set(PARTS):

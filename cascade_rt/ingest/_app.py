@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,6 +40,11 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DEFAULT_WAIT_BUDGET = 0.5
 """Seconds an ingest request waits for room in its sink before 503: short, so that under
 overload refused requests are answered soon and hold nothing the admitted ones need."""
+LISTEN_BACKLOG = socket.SOMAXCONN
+"""Connections the kernel completes for the server before it accepts them (capped by the kernel's
+``net.core.somaxconn``, 4096 by default). Past it the kernel drops handshakes: the client waits a
+second or more to resend them, or its connection is reset, which under overload turned fast 503s
+into slow ones and dropped connections; a connection waiting here costs no memory of the server's."""
 TOKEN_ENV = "CASCADE_INGEST_TOKEN"
 WAIT_BUDGET_ENV = "CASCADE_INGEST_ADMISSION_WAIT"
 
@@ -173,7 +179,7 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, access_log=access_log, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=LISTEN_BACKLOG)
         await site.start()
     except BaseException:
         await runner.cleanup()

@@ -23,9 +23,9 @@ once the batch is durable. The wait budget bounds only *admission* (room in the 
 the request gets 503 + ``Retry-After`` and the batch was never admitted, so nothing of it is
 written and the client retries it. The budget is short (``DEFAULT_WAIT_BUDGET``) and the line
 of waiting requests bounded by the endpoint: under overload a request that will be refused is
-refused soon, and one that finds the line full (the endpoint's ``refusal()``) before its body is
-read or decoded, so that refused requests hold no connection, body or CPU that the admitted ones
-need. An admitted batch is never cancelled by the budget; the
+refused soon, one that finds the line full (the endpoint's ``refusal()``) before its body is
+read, and a body that goes alone takes its room (``admit``) before it is decoded, so that refused
+requests hold no connection, body or CPU that the admitted ones need. An admitted batch is never cancelled by the budget; the
 request waits until it is durable (a client that hangs up meanwhile does not cancel it either:
 aiohttp no longer cancels handlers on disconnect, and the write lives in the sink actor anyway).
 """
@@ -94,7 +94,7 @@ class _Group:
 
 
 class _Route:
-    __slots__ = ("budget_kw", "endpoint", "group", "metrics", "name", "refusal")
+    __slots__ = ("admit", "budget_kw", "endpoint", "group", "metrics", "name", "refusal", "release")
 
     def __init__(self, endpoint: IngestEndpoint, metrics: IngestMetrics) -> None:
         self.endpoint = endpoint
@@ -103,6 +103,10 @@ class _Route:
         self.budget_kw = accepts_admission_timeout(endpoint)
         refusal = getattr(endpoint, "refusal", None)
         self.refusal: Callable[[], Exception | None] | None = refusal if callable(refusal) else None
+        admit, release = getattr(endpoint, "admit", None), getattr(endpoint, "release", None)
+        both = callable(admit) and callable(release) and self.budget_kw
+        self.admit: Callable[[float], Awaitable[object]] | None = admit if both else None
+        self.release: Callable[[object], None] | None = release if both else None
         self.group: _Group | None = None
 
 
@@ -212,7 +216,21 @@ class IngestHandler:
         return await self._ingest_alone(route, body, fmt)
 
     async def _ingest_alone(self, route: _Route, body: bytes, fmt: str, *, wait: str = "log") -> web.StreamResponse:
+        if route.admit is None or route.release is None:
+            return await self._decode_and_submit(route, body, fmt, wait, None)
+        try:  # room first: a request refused under overload is never decoded
+            ticket = await route.admit(self.wait_budget)
+        except (Backpressure, Unavailable) as exc:
+            return _refused(exc)
+        try:
+            return await self._decode_and_submit(route, body, fmt, wait, ticket)
+        finally:
+            route.release(ticket)
+
+    async def _decode_and_submit(self, route: _Route, body: bytes, fmt: str, wait: str,
+                                 ticket: object | None) -> web.StreamResponse:
         endpoint = route.endpoint
+        extra = {} if ticket is None else {"ticket": ticket}
         try:
             batch = await self.decode(endpoint, body, fmt)
         except ValueError as exc:
@@ -223,11 +241,11 @@ class IngestHandler:
         try:
             if wait != "log":
                 try:
-                    await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait)
+                    await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait, **extra)
                 except ValueError as exc:
                     return error_response(400, str(exc))
             elif route.budget_kw:
-                await endpoint.submit(batch, admission_timeout=self.wait_budget)
+                await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, **extra)
             else:  # an endpoint written to the bare ``submit(batch)`` form (see IngestEndpoint)
                 await cast("Any", endpoint).submit(batch)
         except (Backpressure, Unavailable) as exc:

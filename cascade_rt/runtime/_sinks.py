@@ -105,13 +105,32 @@ class PipelineEndpoint:
             return Unavailable(self.name, "shutting down")
         return self.admission.refusal()
 
+    async def admit(self, budget: float) -> object:
+        """Takes room for one batch before it is decoded, waiting at most ``budget`` seconds; the
+        ticket goes to :meth:`submit` and back to :meth:`release` (see ``_admission``).
+
+        Raises:
+            Backpressure: no room in time, or the line of waiting requests is full.
+            Unavailable: the runtime is stopping.
+        """
+        if self.closed:
+            raise Unavailable(self.name, "shutting down")
+        ticket = object()
+        await self.admission.enter(ticket, budget)
+        return ticket
+
+    def release(self, ticket: object) -> None:
+        """Gives back the room :meth:`admit` took."""
+        self.admission.leave(ticket)
+
     async def submit(self, batch: pa.RecordBatch, *, admission_timeout: float | None = None,
-                     wait: str = "log") -> None:
+                     wait: str = "log", ticket: object | None = None) -> None:
         """Admits ``batch`` within ``admission_timeout`` seconds, then returns once it is durable:
         synced to the stream's log, or with ``wait="table"`` committed to the table it feeds.
 
         ``admission_timeout=None`` waits for room as long as it takes (``Runtime.ingest``); with a
-        budget, a batch that finds the line of waiting batches full is refused at once.
+        budget, a batch that finds the line of waiting batches full is refused at once. With a
+        ``ticket`` from :meth:`admit` the batch uses that room (its caller releases it).
 
         Raises:
             ValueError: ``wait`` is not one the destination can take; nothing was written.
@@ -124,13 +143,17 @@ class PipelineEndpoint:
             check = getattr(self.target, "check_wait", None)
             if check is not None:
                 check(wait)  # ValueError: nothing was written
-        token = object()  # one borrower per call: a task may submit more than once at a time
-        await self.admission.enter(token, admission_timeout)
         started = time.perf_counter()
-        try:
+        if ticket is not None:
             await self._deliver(batch, wait)
-        finally:
-            self.admission.leave(token)
+        else:
+            token = object()  # one borrower per call: a task may submit more than once at a time
+            await self.admission.enter(token, admission_timeout)
+            started = time.perf_counter()
+            try:
+                await self._deliver(batch, wait)
+            finally:
+                self.admission.leave(token)
         if self.metrics is not None:
             self.metrics.observe_commit(self.name, time.perf_counter() - started)
 

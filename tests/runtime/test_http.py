@@ -257,6 +257,10 @@ async def test_a_request_waits_for_room_only_its_short_budget(registry: Registry
             # a loaded machine.
             assert DEFAULT_WAIT_BUDGET <= 0.5
             assert waited < 4.0
+            # Room comes before decoding: a body refused for lack of room is never decoded, so an
+            # invalid one gets its 503 too (and its 400 once it is retried with room to spare).
+            status, _, _ = await _post(http, "/ingest/Slow", [{"id": "bad", "at": "never", "value": "x"}])
+            assert status == 503
             assert held == []  # refused while the sink was still full
             await rt.flush()
         assert held == [200]
