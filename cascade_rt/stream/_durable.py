@@ -379,7 +379,7 @@ class DurableLog:
         taken = 0
         # Entries are in offset order: find the one holding ``start`` by bisection, not by a walk
         # from the oldest (the cache holds thousands of entries, and the table's feed reads it on
-        # the event loop after every sync: a walk took about half the loop's time under load).
+        # the event loop after every sync: a walk took a fifth of the server's time under overload).
         first = bisect.bisect_right(cache, start, key=_entry_offset) - 1
         for index in range(first, len(cache)):
             offset, batch, _ = cache[index]
