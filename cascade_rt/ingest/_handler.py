@@ -25,9 +25,10 @@ written and the client retries it. The budget is short (``DEFAULT_WAIT_BUDGET``)
 of waiting requests bounded by the endpoint: under overload a request that will be refused is
 refused soon, one that finds the line full (the endpoint's ``refusal()``) before its body is
 read, and a body that goes alone takes its room (``admit``) before it is decoded, so that refused
-requests hold no connection, body or CPU that the admitted ones need. An admitted batch is never cancelled by the budget; the
-request waits until it is durable (a client that hangs up meanwhile does not cancel it either:
-aiohttp no longer cancels handlers on disconnect, and the write lives in the sink actor anyway).
+requests hold no connection, body or CPU that the admitted ones need. An admitted batch is never
+cancelled by the budget; the request waits until it is durable (a client that hangs up meanwhile
+does not cancel it either: aiohttp no longer cancels handlers on disconnect, and the write lives
+in the sink actor anyway).
 """
 
 from __future__ import annotations
