@@ -94,6 +94,14 @@ class Serve:
             self.kill()
             raise RuntimeError(f"`cascade-rt serve {APP.name}` did not become ready within 180 s")
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server process has used (not its commit processes)."""
+        return 0.0 if self.proc is None else _cpu_seconds(self.proc.pid)
+
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the server's threads waited for a CPU while runnable."""
+        return 0.0 if self.proc is None else _cpu_wait_seconds(self.proc.pid)
+
     def rss_kb(self) -> tuple[int, int]:
         """VmRSS of the server process, and of it with its children (the table commit processes)."""
         if self.proc is None:
@@ -141,6 +149,36 @@ def _vmrss(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_wait_seconds(pid: int) -> float:
+    """Seconds process ``pid``'s threads were runnable but waiting for a CPU (``/proc/<pid>/schedstat``):
+    on a machine shared with other work, the time the server lost to it."""
+    total = 0.0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of ``values`` in milliseconds (zeros when there are none)."""
+    if not values:
+        return {"p50_ms": 0.0, "p90_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    ordered = sorted(values)
+    at = {q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 for q in (0.5, 0.9, 0.99)}
+    return {"p50_ms": at[0.5], "p90_ms": at[0.9], "p99_ms": at[0.99], "max_ms": ordered[-1] * 1000}
 
 
 def read_ids(home: Path) -> collections.Counter[str]:
@@ -252,7 +290,7 @@ async def client(connections: int) -> AsyncIterator[Any]:
 
 async def send(session: Any, method: str, url: str, body: bytes, headers: dict[str, str],
                *, chunked: bool = False) -> tuple[int | None, Any, bytes]:
-    """One request; ``(None, {}, b"<exception class>")`` when the connection failed or dropped."""
+    """One request; ``(None, {}, b"<exception class> (<errno's text>)")`` when the connection failed or dropped."""
     import aiohttp
 
     skip = ("Content-Type",) if "Content-Type" not in headers else ()
@@ -266,7 +304,9 @@ async def send(session: Any, method: str, url: str, body: bytes, headers: dict[s
         async with session.request(method, url, data=data, headers=headers, skip_auto_headers=skip) as response:
             return response.status, response.headers, await response.read()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return None, {}, type(exc).__name__.encode()
+        errno = getattr(exc, "errno", None)  # ClientOSError: which (reset, refused, timed out)
+        name = type(exc).__name__ if errno is None else f"{type(exc).__name__} ({os.strerror(errno)})"
+        return None, {}, name.encode()
 
 
 class Ids:
@@ -641,9 +681,10 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         tally.merge(measure)
         measured_ok = tally.statuses[200]
         tally.extra.update(capacity_requests_per_s=capacity, capacity_records_per_s=capacity * size)
-        rate = 2 * capacity
+        rate = args.overload_rate or 2 * capacity
         baseline = server.rss_kb()
         samples: list[tuple[int, int]] = []
+        latencies: dict[str, list[float]] = collections.defaultdict(list)  # seconds, by status ("dropped")
         in_flight = 0
         peak_in_flight = 0
         skipped = 0
@@ -657,7 +698,9 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         async def offer(body: bytes, batch: list[str]) -> None:
             nonlocal in_flight
             try:
+                began = time.monotonic()
                 status, headers, payload = await send(session, "POST", server.base + PATH, body, JSON_TYPE)
+                latencies["dropped" if status is None else str(status)].append(time.monotonic() - began)
                 tally.record("overload", status, headers, payload, batch, True)
                 if status == 503:
                     tally.extra["retry_after_503"] = tally.extra.get("retry_after_503", 0) + ("Retry-After" in headers)
@@ -667,6 +710,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
         sampler = asyncio.create_task(sample())
         tasks: set[asyncio.Task[None]] = set()
         t0 = time.monotonic()
+        cpu0, client0, starved0 = server.cpu_seconds(), time.process_time(), server.cpu_wait_seconds()
         sent = 0
         while (now := time.monotonic()) - t0 < args.overload_seconds:
             due = int((now - t0) * rate) - sent
@@ -682,6 +726,9 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
             peak_in_flight = max(peak_in_flight, in_flight)
             await asyncio.sleep(0.005)
         offered_s = time.monotonic() - t0
+        server_cpu = (server.cpu_seconds() - cpu0) / offered_s
+        client_cpu = (time.process_time() - client0) / offered_s
+        server_starved = (server.cpu_wait_seconds() - starved0) / offered_s
         await asyncio.gather(*tasks)
         drained_s = time.monotonic() - t0 - offered_s
         stop.set()
@@ -690,6 +737,8 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
     tally.extra.update(
         offered_requests_per_s=sent / offered_s, acked_requests_per_s=(tally.statuses[200] - measured_ok) / offered_s,
         offered_ratio=(sent / offered_s) / capacity if capacity else 0.0, seconds=offered_s, drain_s=drained_s,
+        goodput_ratio=(tally.statuses[200] - measured_ok) / offered_s / capacity if capacity else 0.0,
+        server_cpu_cores=server_cpu, client_cpu_cores=client_cpu, server_cpu_wait_cores=server_starved, latency={status: _percentiles(values) for status, values in sorted(latencies.items())},
         client_skipped=skipped, peak_in_flight=peak_in_flight,
         rss_baseline_mb=baseline[0] / 1024, rss_peak_mb=max((s[0] for s in samples), default=0) / 1024,
         rss_end_mb=samples[-1][0] / 1024 if samples else 0.0,
@@ -832,10 +881,15 @@ def print_table(report: dict[str, Any]) -> None:
         o = parts["overload"]
         print(f"overload: capacity {o['capacity_requests_per_s']:,.0f} requests/s ({o['capacity_records_per_s']:,.0f} "
               f"records/s); offered {o['offered_requests_per_s']:,.0f}/s ({o['offered_ratio']:.2f}x) for "
-              f"{o['seconds']:.0f} s, acknowledged {o['acked_requests_per_s']:,.0f}/s; 503 with Retry-After "
+              f"{o['seconds']:.0f} s, acknowledged {o['acked_requests_per_s']:,.0f}/s "
+              f"({o['goodput_ratio']:.0%} of capacity; CPU: server {o['server_cpu_cores']:.2f} (waiting for a CPU "
+              f"{o['server_cpu_wait_cores']:.2f}), client {o['client_cpu_cores']:.2f} cores); 503 with Retry-After "
               f"{o.get('retry_after_503', 0):,}; peak in flight {o['peak_in_flight']:,}, not sent (client cap) "
               f"{o['client_skipped']:,}; RSS {o['rss_baseline_mb']:.0f} MB before, peak {o['rss_peak_mb']:.0f} MB, "
               f"end {o['rss_end_mb']:.0f} MB (with commit processes peak {o['rss_with_children_peak_mb']:.0f} MB)")
+        for status, figures in o["latency"].items():
+            print(f"  latency of {status}: p50 {figures['p50_ms']:,.0f} ms, p90 {figures['p90_ms']:,.0f} ms, "
+                  f"p99 {figures['p99_ms']:,.0f} ms, max {figures['max_ms']:,.0f} ms")
     if "broker" in parts:
         b = parts["broker"]
         print(f"broker: outage {b.get('outage_s', 0):.1f} s; acknowledged before the stop {b['acked_before_stop']:,} "
@@ -863,6 +917,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--overload-seconds", type=float, default=None, help="seconds at twice capacity (full 60)")
     parser.add_argument("--max-in-flight", type=int, default=4096, help="overload: most requests the client holds")
+    parser.add_argument("--overload-rate", type=float, default=None,
+                        help="overload: requests/s offered instead of twice the capacity measured (to compare runs)")
     args = parser.parse_args()
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
     if not args.only or set(args.only) - set(PARTS):

@@ -8,6 +8,7 @@ inline.
 from ._app import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY
 from ._app import DEFAULT_WAIT_BUDGET as DEFAULT_WAIT_BUDGET
 from ._app import TOKEN_ENV as TOKEN_ENV
+from ._app import WAIT_BUDGET_ENV as WAIT_BUDGET_ENV
 from ._app import build_app as build_app
 from ._app import serve as serve
 from ._body import BodyError as BodyError
@@ -30,6 +31,7 @@ __all__ = (
     "DEFAULT_WAIT_BUDGET",
     "JSON",
     "TOKEN_ENV",
+    "WAIT_BUDGET_ENV",
     "Backpressure",
     "BodyError",
     "IngestEndpoint",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,8 +37,16 @@ from ._openapi import build_openapi
 log = logging.getLogger("cascade_rt.ingest")
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-DEFAULT_WAIT_BUDGET = 5.0
+DEFAULT_WAIT_BUDGET = 0.5
+"""Seconds an ingest request waits for room in its sink before 503: short, so that under
+overload refused requests are answered soon and hold nothing the admitted ones need."""
+LISTEN_BACKLOG = socket.SOMAXCONN
+"""Connections the kernel completes for the server before it accepts them (capped by the kernel's
+``net.core.somaxconn``, 4096 by default). Past it the kernel drops handshakes: the client waits a
+second or more to resend them, or its connection is reset, which under overload turned fast 503s
+into slow ones and dropped connections; a connection waiting here costs no memory of the server's."""
 TOKEN_ENV = "CASCADE_INGEST_TOKEN"
+WAIT_BUDGET_ENV = "CASCADE_INGEST_ADMISSION_WAIT"
 
 STATE_KEY = web.AppKey("cascade_state", object)
 HANDLER_KEY = web.AppKey("cascade_ingest_handler", IngestHandler)
@@ -51,7 +60,7 @@ def build_app(
     *,
     max_body: int = DEFAULT_MAX_BODY,
     token: str | None = None,
-    wait_budget: float = DEFAULT_WAIT_BUDGET,
+    wait_budget: float | None = None,
     group_single: bool = True,
     extra_routes: Callable[[web.Application], Mapping[str, Any] | None] | None = None,
 ) -> web.Application:
@@ -63,7 +72,9 @@ def build_app(
         token: bearer token required on ``/ingest`` and ``/admin``; ``None`` reads
             ``CASCADE_INGEST_TOKEN`` (unset or empty: no token); ``""`` turns the check off
             even when the variable is set.
-        wait_budget: seconds a request may wait for admission into its sink before 503.
+        wait_budget: seconds a request may wait for admission into its sink before 503 (0: none,
+            refused at once when the sink has no room); ``None`` reads
+            ``CASCADE_INGEST_ADMISSION_WAIT``, else ``DEFAULT_WAIT_BUDGET`` (0.5 s).
         group_single: decode and submit one-object bodies that arrive in the same event-loop
             turn as one batch, acknowledging each once the batch is durable (a group holding an
             invalid body falls back to one request at a time, so every answer and dead letter
@@ -72,12 +83,14 @@ def build_app(
             it may return OpenAPI ``paths`` to list in ``/openapi.json``.
 
     Raises:
-        ValueError: ``max_body`` or ``wait_budget`` not positive.
+        ValueError: ``max_body`` not positive, ``wait_budget`` (or the variable) negative or not a number.
     """
     if max_body <= 0:
         raise ValueError(f"max_body must be a positive number of bytes, got {max_body!r}")
-    if wait_budget <= 0:
-        raise ValueError(f"wait_budget must be a positive number of seconds, got {wait_budget!r}")
+    if wait_budget is None:
+        wait_budget = _budget_from_env()
+    if not wait_budget >= 0:  # also NaN
+        raise ValueError(f"wait_budget must be 0 or a positive number of seconds, got {wait_budget!r}")
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
     ingest = IngestHandler(state, max_body=max_body, token=token, wait_budget=wait_budget, coalesce=group_single)
@@ -133,6 +146,19 @@ def build_app(
     return app
 
 
+def _budget_from_env() -> float:
+    text = os.environ.get(WAIT_BUDGET_ENV, "").strip()
+    if not text:
+        return DEFAULT_WAIT_BUDGET
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = -1.0
+    if not budget >= 0:
+        raise ValueError(f"{WAIT_BUDGET_ENV} must be 0 or a positive number of seconds, got {text!r}")
+    return budget
+
+
 async def serve(
     app: web.Application,
     host: str = "127.0.0.1",
@@ -153,7 +179,7 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, access_log=access_log, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=LISTEN_BACKLOG)
         await site.start()
     except BaseException:
         await runner.cleanup()

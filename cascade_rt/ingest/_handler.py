@@ -19,11 +19,16 @@ group's decode reports invalid records or malformed JSON, every member is decode
 alone, so each 400 lists its own records and only they reach the dead-letter queue.
 
 Acknowledgement: 200 ``{"accepted": N}`` is sent only after ``endpoint.submit`` returned, i.e.
-once the batch is durable. The wait budget bounds only *admission* (mailbox space in the sink):
-past it the request gets 503 + ``Retry-After`` and the batch was never admitted, so nothing of it
-is written and the client retries it. An admitted batch is never cancelled by the budget; the
-request waits until it is durable (a client that hangs up meanwhile does not cancel it either:
-aiohttp no longer cancels handlers on disconnect, and the write lives in the sink actor anyway).
+once the batch is durable. The wait budget bounds only *admission* (room in the sink): past it
+the request gets 503 + ``Retry-After`` and the batch was never admitted, so nothing of it is
+written and the client retries it. The budget is short (``DEFAULT_WAIT_BUDGET``) and the line
+of waiting requests bounded by the endpoint: under overload a request that will be refused is
+refused soon, one that finds the line full (the endpoint's ``refusal()``) before its body is
+read, and a body that goes alone takes its room (``admit``) before it is decoded, so that refused
+requests hold no connection, body or CPU that the admitted ones need. An admitted batch is never
+cancelled by the budget; the request waits until it is durable (a client that hangs up meanwhile
+does not cancel it either: aiohttp no longer cancels handlers on disconnect, and the write lives
+in the sink actor anyway).
 """
 
 from __future__ import annotations
@@ -50,6 +55,15 @@ log = logging.getLogger("cascade_rt.ingest")
 
 def _retry_after(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, round(seconds)))}
+
+
+def _refused(exc: Exception) -> web.Response:
+    """503 with ``Retry-After`` for a batch the endpoint did not admit (nothing of it was written)."""
+    if isinstance(exc, Backpressure):
+        return error_response(503, exc.reason, headers=_retry_after(exc.retry_after))
+    if isinstance(exc, Unavailable):
+        return error_response(503, str(exc), headers=_retry_after(exc.retry_after))
+    raise TypeError(f"an endpoint's refusal() must return Backpressure, Unavailable or None, got {exc!r}")
 
 
 _OBJECT_FORMATS = frozenset({"JSON", "AUTO"})
@@ -81,13 +95,19 @@ class _Group:
 
 
 class _Route:
-    __slots__ = ("budget_kw", "endpoint", "group", "metrics", "name")
+    __slots__ = ("admit", "budget_kw", "endpoint", "group", "metrics", "name", "refusal", "release")
 
     def __init__(self, endpoint: IngestEndpoint, metrics: IngestMetrics) -> None:
         self.endpoint = endpoint
         self.name = endpoint.name
         self.metrics = metrics.pipeline(endpoint.name)
         self.budget_kw = accepts_admission_timeout(endpoint)
+        refusal = getattr(endpoint, "refusal", None)
+        self.refusal: Callable[[], Exception | None] | None = refusal if callable(refusal) else None
+        admit, release = getattr(endpoint, "admit", None), getattr(endpoint, "release", None)
+        both = callable(admit) and callable(release) and self.budget_kw
+        self.admit: Callable[[float], Awaitable[object]] | None = admit if both else None
+        self.release: Callable[[object], None] | None = release if both else None
         self.group: _Group | None = None
 
 
@@ -163,6 +183,10 @@ class IngestHandler:
             return error_response(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         if self.state.shutting_down:
             return error_response(503, "server is shutting down", headers=_retry_after(5))
+        if route.refusal is not None:
+            refused = route.refusal()
+            if refused is not None:  # shed before the body is read or decoded
+                return _refused(refused)
         endpoint = route.endpoint
         headers = request.headers
         try:
@@ -193,7 +217,21 @@ class IngestHandler:
         return await self._ingest_alone(route, body, fmt)
 
     async def _ingest_alone(self, route: _Route, body: bytes, fmt: str, *, wait: str = "log") -> web.StreamResponse:
+        if route.admit is None or route.release is None:
+            return await self._decode_and_submit(route, body, fmt, wait, None)
+        try:  # room first: a request refused under overload is never decoded
+            ticket = await route.admit(self.wait_budget)
+        except (Backpressure, Unavailable) as exc:
+            return _refused(exc)
+        try:
+            return await self._decode_and_submit(route, body, fmt, wait, ticket)
+        finally:
+            route.release(ticket)
+
+    async def _decode_and_submit(self, route: _Route, body: bytes, fmt: str, wait: str,
+                                 ticket: object | None) -> web.StreamResponse:
         endpoint = route.endpoint
+        extra = {} if ticket is None else {"ticket": ticket}
         try:
             batch = await self.decode(endpoint, body, fmt)
         except ValueError as exc:
@@ -204,17 +242,15 @@ class IngestHandler:
         try:
             if wait != "log":
                 try:
-                    await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait)
+                    await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, wait=wait, **extra)
                 except ValueError as exc:
                     return error_response(400, str(exc))
             elif route.budget_kw:
-                await endpoint.submit(batch, admission_timeout=self.wait_budget)
+                await cast("Any", endpoint).submit(batch, admission_timeout=self.wait_budget, **extra)
             else:  # an endpoint written to the bare ``submit(batch)`` form (see IngestEndpoint)
                 await cast("Any", endpoint).submit(batch)
-        except Backpressure as exc:
-            return error_response(503, exc.reason, headers=_retry_after(exc.retry_after))
-        except Unavailable as exc:
-            return error_response(503, str(exc), headers=_retry_after(exc.retry_after))
+        except (Backpressure, Unavailable) as exc:
+            return _refused(exc)
         rows = batch.num_rows
         route.metrics.accepted.inc(rows)
         return web.Response(body=b'{"accepted":%d}' % rows, content_type=JSON)
@@ -248,10 +284,8 @@ class IngestHandler:
         outcome = await group.done
         if outcome is _ALONE:
             return None
-        if isinstance(outcome, Backpressure):
-            return error_response(503, outcome.reason, headers=_retry_after(outcome.retry_after))
-        if isinstance(outcome, Unavailable):
-            return error_response(503, str(outcome), headers=_retry_after(outcome.retry_after))
+        if isinstance(outcome, (Backpressure, Unavailable)):
+            return _refused(outcome)
         route.metrics.accepted.inc(1)
         return web.Response(body=b'{"accepted":1}', content_type=JSON)
 

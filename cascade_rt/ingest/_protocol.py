@@ -76,6 +76,14 @@ class IngestEndpoint(Protocol):
     :func:`admit_within` implements that split. An endpoint whose ``submit`` takes only
     ``batch`` gets no budget from the HTTP layer and must raise ``Backpressure`` by itself.
 
+    Optionally, ``admit(budget)`` takes room for one batch *before* the HTTP layer decodes the
+    body (waiting at most ``budget`` seconds, else raising :class:`Backpressure`) and returns a
+    ticket that ``submit(batch, ..., ticket=ticket)`` uses instead of admitting again and that the
+    HTTP layer gives back with ``release(ticket)`` once the request is answered, whatever happened:
+    a refused request then costs no decoding. And ``refusal()`` returns the :class:`Backpressure` (or :class:`Unavailable`) a
+    new batch with a budget would get at once, or ``None``: the HTTP layer asks before it reads
+    and decodes a body, so that under overload a refused request costs neither (load shedding).
+
     ``reject(body, errors, fmt)`` receives the invalid records only, for the dead-letter queue:
     ``body`` holds them in the request's framing (``fmt``: a ``JSON_ARRAY`` array or
     ``NDJSON`` lines, each record's original text, in the order of ``errors``; for ``JSON``

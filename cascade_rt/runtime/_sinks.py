@@ -3,9 +3,9 @@
 ``TableSink`` turns "write this batch and tell me when it is durable" into a ``Write`` message
 carrying a promise that the writer completes at the group commit that holds it.
 ``PipelineEndpoint`` is what the HTTP layer (and ``Runtime.ingest``) talks to: admission through a
-bounded in-flight limiter (the wait budget: a batch either gets in and runs to durability, or is
-refused with 503 before anything of it was written), then publish to the stream or table, and the
-invalid records of a rejected request to the dead-letter queue.
+bounded in-flight limit with a bounded line (``_admission``: a batch either gets in and runs to
+durability, or is refused with 503 before anything of it was written), then publish to the stream
+or table, and the invalid records of a rejected request to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import anyio
 import orjson
 import pyarrow as pa
 
@@ -24,11 +23,14 @@ import actors
 from ..ingest import Backpressure, Unavailable
 from ..stream import dead_letters_for
 from ..table import Flush, Maintain, Positions, Write
+from ._admission import Admission
 
 log = logging.getLogger("cascade_rt.runtime")
 
 DEFAULT_MAX_INFLIGHT = 256
 """Requests one endpoint holds in flight before new ones wait for admission (then 503)."""
+DEFAULT_MAX_WAITING = 256
+"""Requests with an admission budget that may wait for a slot at once; more are answered 503 at once."""
 
 
 class TableSink:
@@ -84,7 +86,7 @@ class PipelineEndpoint:
     """One ingest API as the HTTP layer and ``Runtime.ingest`` see it (``IngestEndpoint``)."""
 
     def __init__(self, api: Any, target: Any, *, dlq: Any = None, metrics: Any = None,
-                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
         self.api = api
         self.name: str = api.name
         self.version: str | None = api.config.version
@@ -94,12 +96,41 @@ class PipelineEndpoint:
         self.dlq = dlq
         self.metrics = metrics
         self.closed = False
-        self._limiter = anyio.CapacityLimiter(max_inflight)
+        self.admission = Admission(self.name, max_inflight, max_waiting)
+
+    def refusal(self) -> Backpressure | Unavailable | None:
+        """What a new batch with an admission budget gets now without waiting (the HTTP layer
+        asks before it reads a body), or None when it may be admitted or wait in line."""
+        if self.closed:
+            return Unavailable(self.name, "shutting down")
+        return self.admission.refusal()
+
+    async def admit(self, budget: float) -> object:
+        """Takes room for one batch before it is decoded, waiting at most ``budget`` seconds; the
+        ticket goes to :meth:`submit` and back to :meth:`release` (see ``_admission``).
+
+        Raises:
+            Backpressure: no room in time, or the line of waiting requests is full.
+            Unavailable: the runtime is stopping.
+        """
+        if self.closed:
+            raise Unavailable(self.name, "shutting down")
+        ticket = object()
+        await self.admission.enter(ticket, budget)
+        return ticket
+
+    def release(self, ticket: object) -> None:
+        """Gives back the room :meth:`admit` took."""
+        self.admission.leave(ticket)
 
     async def submit(self, batch: pa.RecordBatch, *, admission_timeout: float | None = None,
-                     wait: str = "log") -> None:
+                     wait: str = "log", ticket: object | None = None) -> None:
         """Admits ``batch`` within ``admission_timeout`` seconds, then returns once it is durable:
         synced to the stream's log, or with ``wait="table"`` committed to the table it feeds.
+
+        ``admission_timeout=None`` waits for room as long as it takes (``Runtime.ingest``); with a
+        budget, a batch that finds the line of waiting batches full is refused at once. With a
+        ``ticket`` from :meth:`admit` the batch uses that room (its caller releases it).
 
         Raises:
             ValueError: ``wait`` is not one the destination can take; nothing was written.
@@ -112,30 +143,19 @@ class PipelineEndpoint:
             check = getattr(self.target, "check_wait", None)
             if check is not None:
                 check(wait)  # ValueError: nothing was written
-        token = object()  # one borrower per call: a task may submit more than once at a time
-        try:
-            # Without a checkpoint when there is room: a yield here would queue the batch behind
-            # every other ready task, which under load is a whole turn of the event loop.
-            self._limiter.acquire_on_behalf_of_nowait(token)
-        except anyio.WouldBlock:
-            await self._admit(token, admission_timeout)
         started = time.perf_counter()
-        try:
+        if ticket is not None:
             await self._deliver(batch, wait)
-        finally:
-            self._limiter.release_on_behalf_of(token)
+        else:
+            token = object()  # one borrower per call: a task may submit more than once at a time
+            await self.admission.enter(token, admission_timeout)
+            started = time.perf_counter()
+            try:
+                await self._deliver(batch, wait)
+            finally:
+                self.admission.leave(token)
         if self.metrics is not None:
             self.metrics.observe_commit(self.name, time.perf_counter() - started)
-
-    async def _admit(self, token: object, admission_timeout: float | None) -> None:
-        """Waits for room in the in-flight limit, at most ``admission_timeout`` seconds."""
-        if admission_timeout is None:
-            await self._limiter.acquire_on_behalf_of(token)
-            return
-        with anyio.move_on_after(admission_timeout) as scope:
-            await self._limiter.acquire_on_behalf_of(token)
-        if scope.cancelled_caught:
-            raise Backpressure(self.name, retry_after=max(1.0, round(admission_timeout)))
 
     async def _deliver(self, batch: pa.RecordBatch, wait: str) -> None:
         publish = getattr(self.target, "publish", None)

@@ -9,7 +9,8 @@ import pyarrow as pa
 
 
 class RecordingEndpoint:
-    """An endpoint that keeps what it was given; ``gate`` (an Event) holds admission when set."""
+    """An endpoint that keeps what it was given; ``gate`` (an Event) holds admission when set;
+    ``refuse`` is what ``refusal()`` answers (the HTTP layer asks it before reading a body)."""
 
     def __init__(self, name: str, schema: Any, *, version: str | None = None, format: str | None = None) -> None:
         self.name = name
@@ -23,6 +24,10 @@ class RecordingEndpoint:
         self.admitted = anyio.Event()
         self.durable: anyio.Event | None = None
         self.fail_with: BaseException | None = None
+        self.refuse: Exception | None = None
+
+    def refusal(self) -> Exception | None:
+        return self.refuse
 
     async def submit(self, batch: pa.RecordBatch, *, admission_timeout: float) -> None:
         from cascade_rt.ingest import admit_within

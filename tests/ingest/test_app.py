@@ -9,7 +9,8 @@ import pytest
 from aiohttp import web
 
 import cascade_rt.ingest
-from cascade_rt.ingest import StaticState, build_app, serve
+from cascade_rt.ingest import DEFAULT_WAIT_BUDGET, WAIT_BUDGET_ENV, StaticState, build_app, serve
+from cascade_rt.ingest._app import HANDLER_KEY
 from cascade_rt.schema import RecordSchema
 
 from ._doubles import RecordingEndpoint
@@ -26,12 +27,24 @@ def test_every_public_name_is_exported() -> None:
     ("options", "message"),
     [
         ({"max_body": 0}, "max_body must be a positive number of bytes, got 0"),
-        ({"wait_budget": -1.0}, "wait_budget must be a positive number of seconds, got -1.0"),
+        ({"wait_budget": -1.0}, "wait_budget must be 0 or a positive number of seconds, got -1.0"),
+        ({"wait_budget": float("nan")}, "wait_budget must be 0 or a positive number of seconds, got nan"),
     ],
 )
 def test_build_app_refuses_non_positive_limits(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_app(StaticState(), **options)
+
+
+def test_the_admission_wait_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WAIT_BUDGET_ENV, "0.125")
+    assert build_app(StaticState())[HANDLER_KEY].wait_budget == 0.125
+    monkeypatch.setenv(WAIT_BUDGET_ENV, "soon")
+    with pytest.raises(ValueError, match="CASCADE_INGEST_ADMISSION_WAIT must be 0 or a positive number of "
+                                         "seconds, got 'soon'"):
+        build_app(StaticState())
+    monkeypatch.delenv(WAIT_BUDGET_ENV)
+    assert build_app(StaticState())[HANDLER_KEY].wait_budget == DEFAULT_WAIT_BUDGET
 
 
 async def test_serve_on_port_zero_returns_the_bound_port() -> None:

@@ -248,6 +248,28 @@ async def test_backpressure_past_the_wait_budget_gets_503_and_nothing_is_written
     assert endpoint.batches == []
 
 
+@pytest.mark.parametrize("body", [ARRAY, b'[{"id": 1}]', b"{not json"], ids=["valid", "invalid", "malformed"])
+async def test_a_full_endpoint_is_answered_503_before_the_body_is_read(make_server: Callable[..., Any], schema: RecordSchema, body: bytes) -> None:
+    endpoint = RecordingEndpoint("events", schema)
+    endpoint.refuse = Backpressure("events", retry_after=7.0)
+    async with make_server([endpoint]) as server:
+        async with server.post("/ingest/events", body) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "7"
+            assert await response.json() == {"error": "ingest API 'events' is at capacity"}
+        endpoint.refuse = Unavailable("events", "shutting down", retry_after=5.0)
+        async with server.post("/ingest/events", body) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "5"
+            assert await response.json() == {"error": "ingest API 'events' is unavailable: shutting down"}
+        endpoint.refuse = None  # the same connection serves the next request
+        async with server.post("/ingest/events", ARRAY) as response:
+            assert response.status == 200
+    assert not endpoint.waiting.is_set()
+    assert endpoint.rejected == []  # not decoded: nothing went to the dead-letter queue
+    assert len(endpoint.batches) == 1
+
+
 async def test_admitted_batch_is_acknowledged_even_when_durability_outlasts_the_budget(make_server: Callable[..., Any], schema: RecordSchema) -> None:
     endpoint = RecordingEndpoint("events", schema)
     endpoint.durable = anyio.Event()

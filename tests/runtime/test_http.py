@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import msgspec
 import orjson
 import pytest
@@ -15,6 +16,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from cascade_rt import IngestPipeline, Key, Runtime
 from cascade_rt._registry import Registry
+from cascade_rt.ingest import DEFAULT_WAIT_BUDGET, WAIT_BUDGET_ENV
+from cascade_rt.runtime._admission import Admission
 
 pytestmark = pytest.mark.anyio
 
@@ -181,3 +184,85 @@ async def test_wait_table_on_a_stream_without_a_table_is_a_400_and_writes_nothin
                     "stream 'Tableless' feeds no table: wait='table' is not available; "
                     "the default (wait='log') answers once the records are durable in the stream")
         assert rt.streams["Tableless"].statistics().published == 0
+
+
+async def _post(http: aiohttp.ClientSession, path: str, records: list[dict[str, Any]]) -> tuple[int, str | None, Any]:
+    async with http.post(path, data=orjson.dumps(records)) as resp:
+        return resp.status, resp.headers.get("Retry-After"), await resp.json()
+
+
+async def _until(condition: Any) -> None:
+    with anyio.fail_after(30):
+        while not condition():  # noqa: ASYNC110 - the server's tasks change what it reads
+            await anyio.sleep(0.005)
+
+
+async def test_a_full_pipeline_sheds_at_once_and_lands_exactly_what_it_acknowledged(
+    registry: Registry, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    IngestPipeline[Event]("Busy", {"table": {"commit_interval": 600.0}}, registry=registry)
+    monkeypatch.setenv(WAIT_BUDGET_ENV, "60")  # only the bounded line can refuse quickly
+    async with Runtime(home, registry=registry) as rt:
+        endpoint = rt.endpoints["Busy"]
+        endpoint.admission = admission = Admission("Busy", capacity=2, max_waiting=1)
+        port = await rt.serve("127.0.0.1", 0)
+        results: dict[str, tuple[int, str | None, Any]] = {}
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tg:
+
+            async def post(name: str, path: str, start: int) -> None:
+                results[name] = await _post(http, path, events(1, start=start))
+
+            # Two requests that wait for the table hold both slots until it commits.
+            tg.start_soon(post, "e0", "/ingest/Busy?wait=table", 0)
+            tg.start_soon(post, "e1", "/ingest/Busy?wait=table", 1)
+            await _until(lambda: admission.in_flight == 2)
+            tg.start_soon(post, "e2", "/ingest/Busy", 2)  # waits in line (one place)
+            await _until(lambda: admission.waiting == 1)
+            # The line is full: refused at once, though its 60 s budget has hardly begun.
+            with anyio.fail_after(30):
+                status, retry_after, body = await _post(http, "/ingest/Busy", events(1, start=3))
+                assert (status, body) == (503, {"error": "ingest API 'Busy' is at capacity"})
+                assert retry_after is not None
+                assert int(retry_after) >= 1
+                status, _, _ = await _post(http, "/ingest/Busy?wait=table", events(1, start=4))
+                assert status == 503
+            assert results == {}  # the sink is still full: nothing was answered yet
+            await rt.flush()  # the table commits: the first two are answered, the third gets in
+            await _until(lambda: len(results) == 3)
+        assert {name: status for name, (status, _, _) in results.items()} == {"e0": 200, "e1": 200, "e2": 200}
+        await rt.flush()
+        assert sorted(rt.table("Busy")["id"].to_pylist()) == ["e0", "e1", "e2"]
+
+
+async def test_a_request_waits_for_room_only_its_short_budget(registry: Registry, home: Path) -> None:
+    IngestPipeline[Event]("Slow", {"table": {"commit_interval": 600.0}}, registry=registry)
+    async with Runtime(home, registry=registry) as rt:
+        endpoint = rt.endpoints["Slow"]
+        endpoint.admission = admission = Admission("Slow", capacity=1, max_waiting=100)
+        port = await rt.serve("127.0.0.1", 0)
+        held: list[int] = []
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tg:
+
+            async def hold() -> None:
+                held.append((await _post(http, "/ingest/Slow?wait=table", events(1)))[0])
+
+            tg.start_soon(hold)
+            await _until(lambda: admission.in_flight == 1)
+            started = anyio.current_time()
+            status, retry_after, body = await _post(http, "/ingest/Slow", events(1, start=1))
+            waited = anyio.current_time() - started
+            assert (status, body) == (503, {"error": "ingest API 'Slow' is at capacity"})
+            assert retry_after is not None
+            # Refused after the default budget (0.5 s), not the old 5 s; the bound leaves room for
+            # a loaded machine.
+            assert DEFAULT_WAIT_BUDGET <= 0.5
+            assert waited < 4.0
+            # Room comes before decoding: a body refused for lack of room is never decoded, so an
+            # invalid one gets its 503 too (and its 400 once it is retried with room to spare).
+            status, _, _ = await _post(http, "/ingest/Slow", [{"id": "bad", "at": "never", "value": "x"}])
+            assert status == 503
+            assert held == []  # refused while the sink was still full
+            await rt.flush()
+        assert held == [200]
+        await rt.flush()
+        assert rt.table("Slow")["id"].to_pylist() == ["e0"]

@@ -47,6 +47,24 @@ def test_scan_stops_at_a_bad_checksum_and_out_of_order_offsets() -> None:
     assert "starts at offset 5, expected 1" in (scan(skipped, 0).problem or "")
 
 
+async def test_memory_serves_every_start_in_offset_order(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "log", cache_records=40)
+    try:
+        promises = [log.append(batch(*range(3 * i, 3 * i + 3)))[1] for i in range(30)]  # 90 records, 3 an entry
+        with anyio.fail_after(10):
+            for promise in promises:
+                await promise.wait()
+        assert log.cached_from(0, 10) is None  # older than memory holds: read from the segments
+        oldest = log.end - 40 - 2  # memory keeps whole entries: at least 40 records
+        for start in range(oldest, 90):  # whole entries after the first, at most 7 records
+            got = ids(log.cached_from(start, 7) or [])
+            assert got == list(range(start, start + len(got))), start
+            assert min(5, 90 - start) <= len(got) <= 7, start
+        assert log.cached_from(90, 7) == []
+    finally:
+        log.close()
+
+
 async def test_appends_complete_once_synced_and_read_back_from_any_position(tmp_path: Path) -> None:
     log = open_log(tmp_path / "log", segment_bytes=600)
     try:
