@@ -19,7 +19,10 @@ its snapshot, see ``cascade_rt.table._sources``), and each round's records of a 
 the table as one write whose source runs from where the previous write of that partition ended
 to the offset after its last message. The group's committed offsets still follow (for lag tools),
 but the table is the source of truth: a write the table refuses (a gap left by a failed one)
-crashes the actor, and its successor seeks to the table's positions again.
+crashes the actor, and its successor seeks to the table's positions again. A partition whose log
+started again from offset 0 since the table took it (``_reset``: the table's position is past the
+log end, or the stream's producer saw it) is read from the new log's beginning instead, as the
+table's next epoch of it (``cascade.source.kafka:<topic>:<p>@<epoch>``).
 """
 
 from __future__ import annotations

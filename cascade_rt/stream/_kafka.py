@@ -2,7 +2,9 @@
 
 Settings follow what a Kafka-protocol broker without idempotence (tansu) supports: producers use
 ``acks="all"`` with idempotence off, consumers commit by hand and start new groups at the earliest
-offset (tansu reports wrong end offsets, so only committed offsets are trusted).
+offset (tansu reports wrong end offsets, so only committed offsets are trusted). tansu's end
+offset of a partition is the base offset of its last record batch plus one; :func:`probe_log_end`
+reads the real one from the records.
 """
 
 from __future__ import annotations

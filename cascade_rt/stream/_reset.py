@@ -8,7 +8,7 @@ names records of a log that is gone: the records the producer got acknowledged a
 offsets below it would be taken for committed ones and skipped.
 
 A reset is told by any of three signals, each cheap and none needing broker support beyond
-ListOffsets and Fetch (tansu has neither topic ids nor leader epochs worth trusting):
+ListOffsets and Fetch (tansu has no topic ids, and aiokafka does not expose Kafka's):
 
 * **the table is past the log end** (:func:`past_log_end`): when partitions are assigned, the
   consumer asks the broker for the partition's log end; a committed position beyond it cannot
@@ -20,20 +20,24 @@ ListOffsets and Fetch (tansu has neither topic ids nor leader epochs worth trust
   grow; a batch acknowledged at a base offset below the end of an earlier one was written to a
   new log. This also catches the race the first signal misses: the new log has grown past the
   table's position before the consumer is back;
-* **a fetch that went back** (:func:`fetched_before`): on Kafka, a fetch past the log end fails
-  with OFFSET_OUT_OF_RANGE and the consumer starts again at the earliest offset
-  (``auto_offset_reset``), below the position it was reading from.
+* **the topic was created again** by the stream after it had written to it (``Stream.ensure_topic``).
 
 What follows is the same for all three: the table starts a new *epoch* of the partition, a new
 source key ``kafka:<topic>:<p>@<epoch>`` (:func:`source_key`), read from the beginning of the new
-log; the old key keeps its last position, so the table still refuses to take the old log twice.
-``wait="table"`` callers waiting on offsets of the old log get an error instead of an answer:
-what the broker acknowledged there and the table did not take is gone with that log.
+log (as Kafka Connect and Flink fall back to ``auto.offset.reset=earliest`` for an offset out of
+range); the old key keeps its last position, so the table never takes the old log twice. The
+epoch this process began is kept in :class:`PartitionLog` until the table has committed some of
+it, so a rebalance or a restarted consumer resumes it instead of seeking the old position.
+``wait="table"`` callers waiting on offsets of the old log get ``LogReset`` (503) instead of an
+answer: what the broker acknowledged there and the table did not take is gone with that log.
 
-Limits: a reset is not seen when this process did not produce to the partition since its last
-acknowledgement there, and another producer grew the new log past the table's position before
-the consumer came back (without topic ids nothing tells the two logs apart then); a stream that
-feeds no table (transforms, consumers) follows its consumer group's offsets as before.
+Limits: a reset is not seen when another process's producer grew the new log past the table's
+position before this process's consumer came back and this process produced nothing to the
+partition since (without topic ids nothing tells the two logs apart then); a stream that feeds no
+table (transforms, consumers) follows its consumer group's offsets as before. A broker that
+acknowledges records it then loses or numbers over (tansu, restarted in memory, takes records for
+a topic it no longer knows, then numbers new ones from 0 over them once the topic is created
+again) loses them whatever the client does.
 """
 
 from __future__ import annotations
