@@ -106,6 +106,12 @@ class KafkaConsumerActor(actors.Actor):
         self._in_flight: deque[tuple[dict[TopicPartition, OffsetAndMetadata], list[Waiter]]] = deque()
         self._sent: dict[TopicPartition, int] = {}
         self._epoch: dict[TopicPartition, int] = {}  # the table's source epoch of each partition
+        # Partitions the assignment listener has sought, each with its own count: records of a
+        # partition fetched before its listener finished (it asks the table, maybe the broker)
+        # come from wherever the consumer started, not from the table's position.
+        self._ready: dict[TopicPartition, int] = {}
+        self._sought: dict[TopicPartition, int | None] = {}  # where the listener sought (None: the beginning)
+        self._assignments = 0
         self.table = cast("FeedSink", stream.sink) if stream.feeds_table else None
 
     async def started(self) -> None:
@@ -154,15 +160,16 @@ class KafkaConsumerActor(actors.Actor):
             why = None if partition_log.reset_pending else await self.past_log_end(consumer, tp, position)
             if partition_log.reset_pending or why is not None:
                 await self.start_epoch(consumer, tp, why)
-            elif epoch > table_epoch:  # an epoch this process began; the table has none of it yet
-                self._sent.pop(tp, None)
-                await consumer.seek_to_beginning(tp)
             elif position is not None:
                 consumer.seek(tp, position)
                 self._sent[tp] = position
                 self._advance(tp.partition, position)
-            else:
+            else:  # the table has taken nothing of this log (of this epoch, one begun here) yet
                 self._sent.pop(tp, None)
+                await consumer.seek_to_beginning(tp)
+            self._assignments += 1
+            self._ready[tp] = self._assignments
+            self._sought[tp] = self._sent.get(tp)
 
     async def past_log_end(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int | None) -> str | None:
         """Why the log of ``tp`` cannot hold ``position`` the table took it up to (None: it can)."""
@@ -212,6 +219,8 @@ class KafkaConsumerActor(actors.Actor):
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             self._sent.pop(tp, None)
+            self._ready.pop(tp, None)
+            self._sought.pop(tp, None)
 
     async def stopped(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -242,6 +251,7 @@ class KafkaConsumerActor(actors.Actor):
         backend = stream.kafka_backend()
         await self.commit_durable(consumer, block=len(self._in_flight) >= MAX_ROUNDS_IN_FLIGHT)
         resets = stream.log_resets
+        ready = dict(self._ready)
         if self.table is not None:
             for tp in consumer.assignment():
                 # The producer saw the log start again while the partition stayed assigned.
@@ -260,6 +270,16 @@ class KafkaConsumerActor(actors.Actor):
         count = 0
         for tp, messages in fetched.items():
             if not messages:
+                continue
+            if self.table is not None and (tp not in ready or self._ready.get(tp) != ready[tp]):
+                # Fetched while the listener was seeking it: maybe from before its seek. Seek
+                # again (the same place) and read them from there in the next round.
+                if tp in self._ready:
+                    sought = self._sought.get(tp)
+                    if sought is None:
+                        await consumer.seek_to_beginning(tp)
+                    else:
+                        consumer.seek(tp, sought)
                 continue
             count += len(messages)
             offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "")

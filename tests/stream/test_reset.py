@@ -189,6 +189,10 @@ async def test_a_new_process_sees_the_table_past_the_end_of_the_restarted_log(
     await anyio.to_thread.run_sync(broker.stop)
     await anyio.to_thread.run_sync(broker.start)
     async with Runtime(home, registry=registry, kafka_bootstrap=broker.bootstrap, commit_interval=0.1) as rt:
-        await ingest(rt, [{"id": f"b{i}", "amount": i} for i in range(5)], wait="table")
-        assert sorted(rt.table("Orders")["id"].to_pylist()) == sorted(
-            [f"a{i}" for i in range(40)] + [f"b{i}" for i in range(5)])
+        await ingest(rt, [{"id": f"b{i}", "amount": i} for i in range(5)])
+        expected = sorted([f"a{i}" for i in range(40)] + [f"b{i}" for i in range(5)])
+        with anyio.fail_after(45):
+            while sorted(rt.table("Orders")["id"].to_pylist()) != expected:  # noqa: ASYNC110 - written by the consumer
+                await anyio.sleep(0.2)
+        await ingest(rt, [{"id": "last", "amount": 0}], wait="table")
+        assert sorted(rt.table("Orders")["id"].to_pylist()) == sorted([*expected, "last"])
