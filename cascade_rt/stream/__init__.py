@@ -26,6 +26,7 @@ from ._durable import DEFAULT_MAX_BYTES as DEFAULT_LOG_MAX_BYTES
 from ._durable import DurableLog as DurableLog
 from ._durable import LogFull as LogFull
 from ._durable import LogStatistics as LogStatistics
+from ._errors import LogReset as LogReset
 from ._errors import StreamError as StreamError
 from ._errors import StreamUnavailable as StreamUnavailable
 from ._kafka import KafkaBackend as KafkaBackend
@@ -53,6 +54,7 @@ __all__ = (
     "DurableLog",
     "KafkaBackend",
     "LogFull",
+    "LogReset",
     "LogStatistics",
     "RetentionLog",
     "Sink",

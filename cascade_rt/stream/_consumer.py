@@ -19,7 +19,10 @@ its snapshot, see ``cascade_rt.table._sources``), and each round's records of a 
 the table as one write whose source runs from where the previous write of that partition ended
 to the offset after its last message. The group's committed offsets still follow (for lag tools),
 but the table is the source of truth: a write the table refuses (a gap left by a failed one)
-crashes the actor, and its successor seeks to the table's positions again.
+crashes the actor, and its successor seeks to the table's positions again. A partition whose log
+started again from offset 0 since the table took it (``_reset``: the table's position is past the
+log end, or the stream's producer saw it) is read from the new log's beginning instead, as the
+table's next epoch of it (``cascade.source.kafka:<topic>:<p>@<epoch>``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 import actors
 
-from ._kafka import create_consumer, start_client
+from ._feeds import Progress
+from ._kafka import create_consumer, probe_log_end, start_client
+from ._reset import current_epoch, needs_end_probe, past_log_end, source_key
 from ._types import FeedSink, Waiter, rejected_indices, wait_all
 
 if TYPE_CHECKING:
@@ -100,6 +105,13 @@ class KafkaConsumerActor(actors.Actor):
         self.consumer: AIOKafkaConsumer | None = None
         self._in_flight: deque[tuple[dict[TopicPartition, OffsetAndMetadata], list[Waiter]]] = deque()
         self._sent: dict[TopicPartition, int] = {}
+        self._epoch: dict[TopicPartition, int] = {}  # the table's source epoch of each partition
+        # Partitions the assignment listener has sought, each with its own count: records of a
+        # partition fetched before its listener finished (it asks the table, maybe the broker)
+        # come from wherever the consumer started, not from the table's position.
+        self._ready: dict[TopicPartition, int] = {}
+        self._sought: dict[TopicPartition, int | None] = {}  # where the listener sought (None: the beginning)
+        self._assignments = 0
         self.table = cast("FeedSink", stream.sink) if stream.feeds_table else None
 
     async def started(self) -> None:
@@ -128,40 +140,87 @@ class KafkaConsumerActor(actors.Actor):
         return consumer
 
     def source_key(self, tp: TopicPartition) -> str:
-        return f"kafka:{tp.topic}:{tp.partition}"
+        """The table's source key of ``tp`` in the epoch this consumer reads it in."""
+        return source_key(tp.topic, tp.partition, self._epoch.get(tp, 0))
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
-        """Seek newly assigned partitions to the offsets the table has committed for them."""
+        """Seek newly assigned partitions to the offsets the table has committed for them.
+
+        A partition whose log started again since (see ``_reset``) is read from the beginning of
+        its new log instead, as the table's next epoch of it.
+        """
         if self.table is None:
             return
         positions = await self.table.positions()
         for tp in partitions:
-            position = positions.get(self.source_key(tp))
-            if position is not None:
+            partition_log = self.stream.kafka_log(tp.partition)
+            table_epoch, table_position = current_epoch(positions, tp.topic, tp.partition)
+            epoch, position = partition_log.resume(table_epoch, table_position)
+            self._epoch[tp] = epoch
+            why = None if partition_log.reset_pending else await self.past_log_end(consumer, tp, position)
+            if partition_log.reset_pending or why is not None:
+                await self.start_epoch(consumer, tp, why)
+            elif position is not None:
                 consumer.seek(tp, position)
                 self._sent[tp] = position
                 self._advance(tp.partition, position)
-            else:
+            else:  # the table has taken nothing of this log (of this epoch, one begun here) yet
                 self._sent.pop(tp, None)
+                await consumer.seek_to_beginning(tp)
+            self._assignments += 1
+            self._ready[tp] = self._assignments
+            self._sought[tp] = self._sent.get(tp)
+
+    async def past_log_end(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int | None) -> str | None:
+        """Why the log of ``tp`` cannot hold ``position`` the table took it up to (None: it can)."""
+        if position is None:
+            return None
+        reported = (await consumer.end_offsets([tp]))[tp]
+        if not needs_end_probe(position, reported):
+            return None
+        end = await probe_log_end(self.stream.kafka_backend().bootstrap, tp.topic, tp.partition, reported,
+                                  reach=position)
+        if past_log_end(position, end):
+            return f"the table took it up to offset {position}, the log ends at offset {end}"
+        return None
+
+    async def start_epoch(self, consumer: AIOKafkaConsumer, tp: TopicPartition, why: str | None) -> None:
+        """Read ``tp`` from the beginning of its new log, as the table's next epoch of the partition.
+
+        ``why`` None: the producer saw the log start again (``reset_pending``); nothing is done
+        when another call (the assignment listener, or a round) has begun the epoch already.
+        """
+        partition_log = self.stream.kafka_log(tp.partition)
+        if not partition_log.reset_pending:
+            if why is None:
+                return
+            self.stream.log_reset(tp.partition, why)
+        # Synchronously, so the listener and a round never both begin an epoch for one reset.
+        self._epoch[tp] = partition_log.start_epoch()
+        self._sent.pop(tp, None)  # the epoch's first write starts at the first record read
+        await consumer.seek_to_beginning(tp)
 
     def _advance(self, partition: int, position: int) -> None:
         progress = self.stream.kafka_progress(partition)
         if position > progress.position or not progress.known:
             progress.advance(max(position, progress.position))
 
-    def _committed(self, partition: int, end: int) -> Callable[[actors.Promise[Any]], None]:
+    def _committed(self, progress: Progress, end: int) -> Callable[[actors.Promise[Any]], None]:
         """The callback that moves the partition's table progress (``wait="table"``) to ``end``
-        once the write's commit succeeded (or found it committed before)."""
+        once the write's commit succeeded (or found it committed before). ``progress`` is the
+        one of the log the write came from: a log that started again since has a new one."""
 
         def done(promise: actors.Promise[Any]) -> None:
-            if promise.exception() is None:
-                self._advance(partition, end)
+            if promise.exception() is None and end > progress.position:
+                progress.advance(end)
 
         return done
 
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             self._sent.pop(tp, None)
+            self._ready.pop(tp, None)
+            self._sought.pop(tp, None)
 
     async def stopped(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -191,15 +250,36 @@ class KafkaConsumerActor(actors.Actor):
         stream = self.stream
         backend = stream.kafka_backend()
         await self.commit_durable(consumer, block=len(self._in_flight) >= MAX_ROUNDS_IN_FLIGHT)
+        resets = stream.log_resets
+        ready = dict(self._ready)
+        if self.table is not None:
+            for tp in consumer.assignment():
+                # The producer saw the log start again while the partition stayed assigned.
+                if stream.kafka_log(tp.partition).reset_pending:
+                    await self.start_epoch(consumer, tp, None)
         fetched = await consumer.getmany(
             timeout_ms=int(backend.poll_timeout * 1000), max_records=backend.max_poll_records
         )
+        if self.table is not None and stream.log_resets != resets:
+            # The producer saw a log start again during this fetch: what was read may be of the
+            # new log at the old epoch's offsets; the next round's new epoch reads it from its start.
+            return 0
         parts: list[tuple[int, pa.RecordBatch]] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         table_writes: list[Waiter] = []
         count = 0
         for tp, messages in fetched.items():
             if not messages:
+                continue
+            if self.table is not None and (tp not in ready or self._ready.get(tp) != ready[tp]):
+                # Fetched while the listener was seeking it: maybe from before its seek. Seek
+                # again (the same place) and read them from there in the next round.
+                if tp in self._ready:
+                    sought = self._sought.get(tp)
+                    if sought is None:
+                        await consumer.seek_to_beginning(tp)
+                    else:
+                        consumer.seek(tp, sought)
                 continue
             count += len(messages)
             offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "")
@@ -222,7 +302,7 @@ class KafkaConsumerActor(actors.Actor):
                     end = messages[-1].offset + 1
                     promise: actors.Promise[Any] = actors.Promise()
                     await self.table.write(batch, promise, (self.source_key(tp), start, end))
-                    promise.add_done_callback(self._committed(tp.partition, end))
+                    promise.add_done_callback(self._committed(stream.kafka_progress(tp.partition), end))
                     self._sent[tp] = end
                     table_writes.append(promise)
         if offsets:

@@ -2,14 +2,17 @@
 
 Settings follow what a Kafka-protocol broker without idempotence (tansu) supports: producers use
 ``acks="all"`` with idempotence off, consumers commit by hand and start new groups at the earliest
-offset (tansu reports wrong end offsets, so only committed offsets are trusted).
+offset (tansu reports wrong end offsets, so only committed offsets are trusted). tansu's end
+offset of a partition is the base offset of its last record batch plus one; :func:`probe_log_end`
+reads the real one from the records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,13 +20,17 @@ import anyio
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.structs import TopicPartition
 
 __all__ = (
+    "Acked",
     "KafkaBackend",
     "create_consumer",
     "create_producer",
     "ensure_topic",
+    "probe_log_end",
     "send_records",
     "start_client",
     "topic_partition_count",
@@ -113,7 +120,7 @@ async def ensure_topic(
     """
     configs = {} if retention_period is None else {"retention.ms": str(int(retention_period * 1000))}
     async with _admin(bootstrap, request_timeout) as admin:
-        if name in await admin.list_topics():
+        if await _topic_exists(admin, name):
             return False
         response = await admin.create_topics(
             [NewTopic(name, partitions, replication_factor, topic_configs=configs)]
@@ -124,6 +131,19 @@ async def ensure_topic(
             message = rest[0] if rest else ""
             raise KafkaError(f"creating topic {name!r} failed with error code {code}: {message}")
     return cast("bool", code != 36)
+
+
+async def _topic_exists(admin: AIOKafkaAdminClient, name: str) -> bool:
+    """Whether the broker has topic ``name``, asked without letting the question create it.
+
+    A plain metadata request (what ``list_topics`` and ``describe_topics`` send) lets the broker
+    create a topic it lacks (Kafka's ``auto.create.topics.enable``, tansu always); so do our
+    producers' and consumers' own metadata requests, and a topic created again while they write
+    to it may start its log again (seen with tansu after a restart).
+    """
+    request = MetadataRequest([name], allow_auto_topic_creation=False)
+    response = await admin._send_request(request)  # no public call takes the flag
+    return any(t["topic"] == name and t["error_code"] == 0 for t in response.to_object()["topics"])
 
 
 async def topic_partition_count(bootstrap: str, name: str, *, request_timeout: float = 10.0) -> int:
@@ -174,7 +194,7 @@ def create_producer(
 
 
 def create_consumer(
-    bootstrap: str, topic: str | None, group_id: str, *, request_timeout_ms: int = 10_000, **overrides: object
+    bootstrap: str, topic: str | None, group_id: str | None, *, request_timeout_ms: int = 10_000, **overrides: object
 ) -> AIOKafkaConsumer:
     """An (unstarted) group consumer of ``topic`` (None: subscribe later, with a listener):
     manual commits, new groups start at the earliest offset."""
@@ -193,18 +213,27 @@ def create_consumer(
     return AIOKafkaConsumer(topic, **options)
 
 
+Acked = Callable[[int, int, int], object]
+"""Called with ``(partition, base offset, record count)`` as each batch is acknowledged."""
+
+
 async def send_records(
     producer: AIOKafkaProducer,
     topic: str,
     values: Sequence[bytes],
     keys: Sequence[str | None],
     partitions: Sequence[int] | np.ndarray,
+    *,
+    acked: Acked | None = None,
 ) -> dict[int, int]:
     """Send one message per record and wait until the broker has acknowledged every one.
 
     Messages are grouped per partition into producer batches (record order is kept within a
     partition). Returns, per partition written, the offset after its last message (where a
     reader has read all of them: what ``wait="table"`` waits for the table to have committed).
+    ``acked`` is called for each batch as the broker acknowledges it, before this returns, in
+    the order of acknowledgement (aiokafka has one batch per partition in flight at a time, so
+    a partition's batches are acknowledged in offset order).
 
     Raises:
         aiokafka.errors.KafkaError: a batch failed (for example it expired before the broker answered).
@@ -213,7 +242,11 @@ async def send_records(
     sent: list[tuple[int, Any]] = []  # (messages, future of the batch's RecordMetadata)
 
     async def send(builder: Any, partition: int) -> None:
-        sent.append((builder.record_count(), await producer.send_batch(builder, topic, partition=partition)))
+        count = builder.record_count()
+        future = await producer.send_batch(builder, topic, partition=partition)
+        if acked is not None:
+            future.add_done_callback(functools.partial(_report, acked, count))
+        sent.append((count, future))
 
     for partition in np.unique(parts).tolist():
         builder = producer.create_batch()
@@ -237,3 +270,46 @@ async def send_records(
         for (count, _), meta in zip(sent, metadata, strict=True):
             ends[meta.partition] = max(ends.get(meta.partition, 0), meta.offset + count)
     return ends
+
+
+def _report(acked: Acked, count: int, future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        meta = future.result()
+        acked(meta.partition, meta.offset, count)
+
+
+async def probe_log_end(
+    bootstrap: str, topic: str, partition: int, reported_end: int, *, reach: int, wait: float = 1.0
+) -> int:
+    """The offset after the last record of a partition's log, read from its records, up to ``reach``.
+
+    ``reported_end`` is the broker's answer to ListOffsets (latest). Kafka's is exact; tansu
+    answers the base offset of the log's last record batch plus one, short of the real end by
+    the rest of that batch. This reads from the offset before ``reported_end`` (a groupless
+    consumer) until it has seen offset ``reach - 1`` or a fetch waits ``wait`` seconds for nothing
+    more, and returns the offset after the last record seen (at least ``reported_end``). A fetch
+    out of range (the log ends before ``reported_end - 1`` by now) returns ``reported_end``.
+    """
+    start = max(reported_end - 1, 0)
+    if reach <= start:
+        return reported_end
+    consumer = create_consumer(bootstrap, None, None, auto_offset_reset="none",
+                               fetch_max_wait_ms=max(10, int(wait * 1000)))
+    await start_client(consumer)
+    end = reported_end
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        while end < reach:
+            try:
+                fetched = await consumer.getmany(tp, timeout_ms=int(wait * 1000))
+            except OffsetOutOfRangeError:
+                break
+            messages = fetched.get(tp, [])
+            if not messages:
+                break
+            end = max(end, messages[-1].offset + 1)
+    finally:
+        await consumer.stop()
+    return end

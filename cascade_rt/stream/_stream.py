@@ -25,6 +25,7 @@ committing the group's offsets after the table did.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,13 +37,16 @@ import pyarrow as pa
 import actors
 
 from ._durable import DEFAULT_MAX_BYTES, DurableLog
-from ._errors import StreamUnavailable
+from ._errors import LogReset, StreamUnavailable
 from ._feeds import DeliveryFeed, LogOwner, Progress, TableFeed
 from ._kafka import KafkaBackend, create_producer, ensure_topic, send_records, start_client
 from ._log import RetentionLog
 from ._partition import partition_batch, partition_indices
+from ._reset import PartitionLog, current_epoch
 from ._types import Sink, StreamStatistics, Waiter, rejected_indices, resolve_schema, wait_all
 from ._workers import Deliver, Owner, PartitionWorker, fail_dropped
+
+_logger = logging.getLogger("cascade_rt.stream")
 
 COMMITTED_POLL = 0.2
 """Seconds between reads of the table's committed positions by a worker that only publishes to
@@ -138,6 +142,8 @@ class Stream:
         self._producer: AIOKafkaProducer | None = None
         self._topic_partitions = 0
         self._kafka_lock: anyio.Lock | None = None
+        self._topic_lock = anyio.Lock()
+        self.log_resets = 0  # times this process saw a partition's log start again
         self._subscription: actors.Subscription | None = None
         self.durable: DurableLog | None = None
         self.table_progress: Progress | None = None
@@ -153,9 +159,10 @@ class Stream:
                 self._feeds_sink = True
         elif backend is not None and feeds:
             self._feeds_sink = True  # the consumer writes the table itself, with Kafka offsets
-        # On Kafka, how far the table has committed each partition: advanced by this process's
-        # consumer as its writes commit, or (a worker that only publishes) read with ``committed``.
-        self.partition_progress: dict[int, Progress] = {}
+        # On Kafka, what this process knows of each partition's log: how far the table has
+        # committed it (advanced by this process's consumer as its writes commit, or, on a worker
+        # that only publishes, read with ``committed``) and whether it started again (``_reset``).
+        self.partition_logs: dict[int, PartitionLog] = {}
         # Delivery to transforms and consumers waits for ``release_delivery`` when held (the
         # runtime wires them after the streams start: records delivered before would skip them).
         self.delivery_held = hold_delivery
@@ -217,6 +224,7 @@ class Stream:
         if self._supervisor is not None:
             raise RuntimeError(f"stream {self.name!r} is already running")
         self._kafka_lock = anyio.Lock()
+        self._topic_lock = anyio.Lock()
         # A broker outage crashes the consumer over and over: restart it with a backoff of up to
         # 5 s instead of giving the stream up after a few quick restarts.
         sup = await system.spawn(
@@ -367,15 +375,40 @@ class Stream:
             except (actors.MailboxFull, actors.ActorStopped):
                 pass  # a feed that is stopping (or already woken) needs no wake
 
+    def kafka_log(self, partition: int) -> PartitionLog:
+        """What this process knows of ``partition``'s log on the broker (see ``_reset``)."""
+        log = self.partition_logs.get(partition)
+        if log is None:
+            log = self.partition_logs[partition] = PartitionLog()
+        return log
+
     def kafka_progress(self, partition: int) -> Progress:
-        """How far the table has committed ``partition`` of the stream's topic."""
-        progress = self.partition_progress.get(partition)
-        if progress is None:
-            progress = self.partition_progress[partition] = Progress()
-        return progress
+        """How far the table has committed the current log of ``partition`` of the stream's topic."""
+        return self.kafka_log(partition).progress
+
+    def log_reset(self, partition: int, why: str, *, acked_end: int | None = None) -> Progress:
+        """Start on a new log of ``partition``: ``wait="table"`` callers waiting on the old one get
+        ``LogReset``; returns the new log's progress."""
+        backend = self.kafka_backend()
+        error = LogReset(self.name, bootstrap=backend.bootstrap, topic=self.topic, partition=partition, why=why)
+        _logger.warning("%s", error)
+        return self.kafka_log(partition).restart(error, acked_end=acked_end)
+
+    def _acked(self, partition: int, base: int, count: int) -> None:
+        """A batch was acknowledged (``send_records``): one below an earlier one is a new log."""
+        partition_log = self.kafka_log(partition)
+        previous = partition_log.acked_end
+        if partition_log.acknowledged(base, count):
+            self.log_reset(partition, f"offset {base} acknowledged after offset {previous}", acked_end=base + count)
+            partition_log.reset_pending = True  # the consumer starts a new epoch of the partition
+            self.log_resets += 1
 
     async def _await_partitions(self, ends: dict[int, int]) -> None:
-        """Wait until the table has committed every partition up to its offset in ``ends``."""
+        """Wait until the table has committed every partition up to its offset in ``ends``.
+
+        Raises:
+            LogReset: the log of a partition started again before the table took the records.
+        """
         waits = [(self.kafka_progress(p), end) for p, end in ends.items()]
         if self._committed is None:  # this process's consumer advances them as its writes commit
             for progress, end in waits:
@@ -383,8 +416,9 @@ class Stream:
             return
         while True:  # a worker that only publishes: read the table's positions until they are there
             committed = await self._committed()
-            for partition, progress in self.partition_progress.items():
-                position = committed.get(f"kafka:{self.topic}:{partition}")
+            for partition, partition_log in self.partition_logs.items():
+                progress = partition_log.progress
+                position = current_epoch(committed, self.topic, partition)[1]
                 if position is not None and position > progress.position:
                     progress.advance(position)
             if all(progress.position >= end for progress, end in waits):
@@ -430,16 +464,32 @@ class Stream:
         return self.backend
 
     async def ensure_topic(self) -> None:
-        """Create the stream's topic (``parallelism`` partitions, its retention) unless it exists."""
+        """Create the stream's topic (``parallelism`` partitions, its retention) unless it exists.
+
+        The producer and the consumer of one stream both call this after a broker restart; one
+        call at a time, so the second finds the topic the first created. A topic created here
+        after this process wrote to it was lost by the broker: its partitions start new logs.
+        """
         backend = self.kafka_backend()
-        await ensure_topic(
-            backend.bootstrap,
-            self.topic,
-            partitions=self.parallelism,
-            retention_period=self.retention_period,
-            replication_factor=backend.replication_factor,
-            request_timeout=backend.publish_timeout,
-        )
+        async with self._topic_lock:
+            created = await ensure_topic(
+                backend.bootstrap,
+                self.topic,
+                partitions=self.parallelism,
+                retention_period=self.retention_period,
+                replication_factor=backend.replication_factor,
+                request_timeout=backend.publish_timeout,
+            )
+            written = [p for p, partition_log in self.partition_logs.items() if partition_log.acked_end is not None]
+            if created and written:
+                # This process wrote to the topic before, so the broker lost it with its logs:
+                # each partition this process wrote to starts a new epoch in the table.
+                for partition in written:
+                    partition_log = self.kafka_log(partition)
+                    if not partition_log.reset_pending:
+                        self.log_reset(partition, "the topic was created again")
+                    partition_log.acked_end = None
+                    partition_log.reset_pending = True
 
     async def _producer_ready(self) -> AIOKafkaProducer:
         backend = self.kafka_backend()
@@ -473,7 +523,7 @@ class Stream:
                 parts, keys = partition_indices(
                     batch, self._key_fields, self._topic_partitions, spread=self._spread
                 )
-                ends = await send_records(producer, self.topic, values, keys, parts)
+                ends = await send_records(producer, self.topic, values, keys, parts, acked=self._acked)
         except Exception as exc:
             # ValueError/TypeError from our own code are bugs or misuse; let them through.
             if isinstance(exc, ValueError | TypeError) and not isinstance(exc, TimeoutError):
