@@ -1,6 +1,8 @@
 """Tables that stay fast: ingest through ``cascade-rt serve`` with table maintenance on and off.
 
-For each mode (``on``: the writer's default triggers; ``off``: ``cascade.compaction.enabled=false``),
+For each mode (``on``: the writer's defaults; ``off``: what a plain Iceberg writer does, with
+``cascade.compaction.enabled=false``, ``commit.manifest-merge.enabled=false`` and
+``cascade.merge.rewrite-below-bytes=0``),
 a fresh home and a ``cascade-rt serve`` of a generated app with two pipelines, each a durable
 stream log feeding its table (which commits from the log about once a second):
 
@@ -78,6 +80,14 @@ def _wait_ready(port: int, timeout: float = 60.0) -> None:
     raise RuntimeError("cascade-rt serve did not become ready within 60 s")
 
 
+NO_MAINTENANCE = {
+    "cascade.compaction.enabled": "false",
+    "commit.manifest-merge.enabled": "false",
+    "cascade.merge.rewrite-below-bytes": "0",
+}
+"""Mode ``off``: no compaction, a manifest per commit, position deletes for every touched file (plain Iceberg)."""
+
+
 def _prepare(home: Path, app: Path, maintenance: bool) -> None:
     """Creates the app's tables before the server starts, with maintenance switched as asked."""
     from cascade_rt._registry import default_registry
@@ -91,7 +101,7 @@ def _prepare(home: Path, app: Path, maintenance: bool) -> None:
         ensure_namespace(catalog, table.identifier[0])
         created = ensure_table(catalog, ".".join(table.identifier), table.schema.iceberg_schema())
         if not maintenance:
-            created.transaction().set_properties({"cascade.compaction.enabled": "false"}).commit_transaction()
+            created.transaction().set_properties(NO_MAINTENANCE).commit_transaction()
     registry.clear()
 
 
