@@ -42,8 +42,16 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "long: runs for tens of seconds (a subprocess end to end); collected first, so that the "
+        "parallel workers (pytest-xdist) do not wait for one of them at the end")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Variants that run a table's commits in a commit process (``process``/``commit_process``
+    """Tests marked ``long`` go first (in their order), the others keep theirs.
+
+    Variants that run a table's commits in a commit process (``process``/``commit_process``
     True) run on the asyncio backend only: that work happens in another process, which the event
     loop never reaches, and each variant starts a process of its own (the thread variants keep
     every backend)."""
@@ -59,4 +67,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             kept.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    items[:] = sorted(kept, key=lambda item: item.get_closest_marker("long") is None)

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.long
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
 def test_packages_and_tests_pass_mypy_strict() -> None:
     # A cold run (no .mypy_cache) takes about 20-30 s on two cores; a warm one a few seconds.

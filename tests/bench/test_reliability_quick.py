@@ -13,6 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# One run of the bench (the module fixture) answers every test here; pytest-xdist's
+# ``--dist loadfile`` keeps a module on one worker, so it runs once.
+pytestmark = pytest.mark.long
+
 
 @pytest.fixture(scope="module")
 def whole() -> dict[str, Any]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_serve import ROOT
 
 EXAMPLE = ROOT / "examples" / "ingestion_assets.py"
@@ -17,6 +18,7 @@ def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=180, cwd=ROOT, check=False)
 
 
+@pytest.mark.long
 def test_backfill_then_rerun_of_the_example_asset(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = cli("run", str(EXAMPLE), "my_asset", "--from", "2026-11-01", "--to", "2026-11-02", "--json", home=home)

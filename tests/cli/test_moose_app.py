@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_serve import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ def _query(sql: str, home: Path) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.long
 def test_moose_template_runs_under_serve(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()

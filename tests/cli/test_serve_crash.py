@@ -125,6 +125,7 @@ def wait_until_landed(home: Path, acked: dict[str, dict[str, int]], timeout: flo
         time.sleep(0.5)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("backend", "commit_process"),
     [("log", True), ("log", False), ("kafka", True)],  # on Kafka one commit mode covers the offsets path
