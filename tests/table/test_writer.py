@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pyarrow as pa
@@ -272,14 +272,22 @@ async def test_min_interval_commits_an_idle_write_at_once_not_after_max_delay(
 
 
 class _SlowCommits(TableWriter):
-    """Each commit takes at least ``SECONDS``."""
+    """Each commit takes at least ``SECONDS``; ``starts`` and ``ends`` record when each ran."""
 
     SECONDS = 1.5
+    starts: ClassVar[list[float]] = []
+    ends: ClassVar[list[float]] = []
+    running: ClassVar[threading.Event] = threading.Event()
 
     def commit_batches(self, table: Table, batches: dict[str, list[pa.Table]], *,
                        properties: dict[str, str] | None = None) -> dict[str, CommitResult]:
+        self.starts.append(time.monotonic())
+        self.running.set()
         time.sleep(self.SECONDS)
-        return super().commit_batches(table, batches, properties=properties)
+        try:
+            return super().commit_batches(table, batches, properties=properties)
+        finally:
+            self.ends.append(time.monotonic())
 
 
 @pytest.mark.anyio
@@ -288,20 +296,24 @@ async def test_min_interval_counts_from_the_start_of_the_previous_commit(
 ) -> None:
     # A write that arrives during a commit longer than min_interval is committed as soon as that
     # commit ends, not min_interval after it: the rule bounds commits a second, not idle time.
+    starts, ends = _SlowCommits.starts, _SlowCommits.ends
+    starts.clear()
+    ends.clear()
+    _SlowCommits.running.clear()
     async with ActorSystem("t") as system:
         ref = await _eager_writer(system, home, schema, 1.0, _SlowCommits)
         first, second = Promise[CommitResult](), Promise[CommitResult]()
         await ref.tell(Write(rows([1]), first))
-        await anyio.sleep(0.3)  # the first commit is running
+        assert await anyio.to_thread.run_sync(_SlowCommits.running.wait, 10)  # the first commit runs
         await ref.tell(Write(rows([2]), second))
-        with anyio.fail_after(10):
+        with anyio.fail_after(20):
             await first.wait()
-            first_done = time.monotonic()
             await second.wait()
-            gap = time.monotonic() - first_done
-    # One slow commit (1.5 s) apart; counting min_interval from the end would add 1 s (the bound
-    # sits halfway, leaving half a second for a loaded machine).
-    assert _SlowCommits.SECONDS - 0.05 <= gap < _SlowCommits.SECONDS + 0.5
+    assert (len(starts), len(ends)) == (2, 2)
+    # Counting min_interval from the end of the first commit would start the second 1 s after it,
+    # at the earliest; counted from its start (1.5 s ago), it starts at once. Only the writer's own
+    # scheduling lies between the two, however loaded the machine.
+    assert starts[1] - ends[0] < 1.0
 
 
 def test_string_columns_are_appended_without_casting_to_large_types(home: Path, catalog: Catalog) -> None:
