@@ -802,6 +802,8 @@ async def broker(workdir: Path, args: argparse.Namespace) -> Tally:
         acked_before_stop=len(phases["before"]), acked_during_outage=len(phases["outage"]),
         acked_after_restart=len(phases["after"]), lost_before_stop=len(before_lost),
         broker_storage=args.broker_storage,
+        # Records twice in the table, by the phase their request was acknowledged in.
+        duplicates_by_phase={name: sum(1 for i in ids_ if landed[i] > 1) for name, ids_ in phases.items()},
     )
     # A broker that keeps its log loses nothing it acknowledged; one that kept it in memory may lose
     # what it held when it was killed (counted apart as lost_before_stop), and nothing else.
@@ -902,7 +904,8 @@ def print_table(report: dict[str, Any]) -> None:
         b = parts["broker"]
         print(f"broker ({b['broker_storage']} log): outage {b.get('outage_s', 0):.1f} s; acknowledged before the stop "
               f"{b['acked_before_stop']:,} ({b['lost_before_stop']:,} of them not in the table), during the outage "
-              f"{b['acked_during_outage']:,}, after the restart {b['acked_after_restart']:,} (lost: {b['lost']})")
+              f"{b['acked_during_outage']:,}, after the restart {b['acked_after_restart']:,} (lost: {b['lost']}; twice, "
+              f"by phase acknowledged: {b['duplicates_by_phase']})")
     for part, r in parts.items():
         for error in r["server_errors"][:5]:
             print(f"  {part} server error: {error}")
@@ -910,6 +913,7 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"cascade-rt ERROR lines in the log-backed server's output: {report['server_log']['errors']}")
         for message, count in report["server_log"]["messages"].items():
             print(f"  {count} x {message}")
+    for part, r in parts.items():
         for kind, sample in r["samples"].items():
             if sample:
                 print(f"  {part} {kind}: {sample}")
