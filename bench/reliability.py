@@ -16,9 +16,12 @@ a record that lands twice is two rows), loaded by an aiohttp client with many co
                the server's RSS sampled from ``/proc/<pid>/status``, 503s with ``Retry-After``
                counted, nothing acknowledged lost.
 * ``broker``   the streams on a Kafka-protocol broker (tansu), stopped and restarted mid-load:
-               requests during the outage must get 503, not 500; what is acknowledged after the
-               restart must land. tansu keeps its data in memory, so records acknowledged before
-               the stop and not yet in the table are lost with the broker; they are counted apart.
+               requests during the outage must get 503, not 500. tansu keeps its log on a local
+               S3 (moto), so its restart keeps the log as a real Kafka broker's does: everything
+               acknowledged, before the stop, during the outage and after the restart, must land
+               exactly once. ``--broker-storage memory`` keeps tansu's log in memory instead, which
+               simulates every topic deleted and created again: what was acknowledged before the
+               stop and not yet in the table is lost with it, and counted apart.
 
 The log-backed parts share one server (fuzz, then overload, then kill, which restarts it). At the
 end the table is read with pyiceberg: every acknowledged record must be there exactly once, and no
@@ -27,6 +30,7 @@ record of a refused request (4xx, 503) may be there. One table of figures; ``--j
     .venv/bin/python bench/reliability.py              # 100,000 fuzz requests, 60 s of overload
     .venv/bin/python bench/reliability.py --quick      # each part seconds long, under a minute
     .venv/bin/python bench/reliability.py --only fuzz,broker --json
+    .venv/bin/python bench/reliability.py --only broker --broker-storage memory   # topics lost
 """
 
 from __future__ import annotations
@@ -749,7 +753,7 @@ async def overload(server: Serve, args: argparse.Namespace) -> Tally:
 
 
 async def broker(workdir: Path, args: argparse.Namespace) -> Tally:
-    """The streams on tansu; the broker stopped and restarted mid-load."""
+    """The streams on tansu; the broker stopped and restarted mid-load (its log kept, unless in memory)."""
     from cascade_rt.testing import KafkaBroker
 
     tally = Tally()
@@ -757,7 +761,8 @@ async def broker(workdir: Path, args: argparse.Namespace) -> Tally:
     ids = Ids("kafka", rng)
     phases: dict[str, set[str]] = {"before": set(), "outage": set(), "after": set()}
     phase = "before"
-    with KafkaBroker() as kafka:
+    durable = args.broker_storage == "s3"
+    with KafkaBroker(storage=args.broker_storage) as kafka:
         if kafka.external:
             raise RuntimeError("the broker part stops and restarts its own broker: unset CASCADE_KAFKA_BOOTSTRAP")
         server = Serve(workdir / "kafka-home", {"CASCADE_KAFKA_BOOTSTRAP": kafka.bootstrap})
@@ -785,7 +790,8 @@ async def broker(workdir: Path, args: argparse.Namespace) -> Tally:
                 await asyncio.gather(script(), closed_load(
                     session, server.base, tally, ids, connections=16, until=lambda: done,
                     size=lambda: rng.randint(1, 10), label="broker", on_ack=acked))
-            await wait_landed(server.home, phases["after"] | phases["outage"], args.landed_wait)
+            await wait_landed(server.home, (phases["before"] if durable else set()) | phases["after"] | phases["outage"],
+                              args.landed_wait)
         finally:
             await asyncio.to_thread(server.stop)
     tally.extra["server_log"] = server.log_errors()  # the outage is logged: for reading, not a failure
@@ -794,10 +800,14 @@ async def broker(workdir: Path, args: argparse.Namespace) -> Tally:
     before_lost = [i for i in phases["before"] if i not in landed]
     tally.extra.update(
         acked_before_stop=len(phases["before"]), acked_during_outage=len(phases["outage"]),
-        acked_after_restart=len(phases["after"]), lost_with_broker_memory=len(before_lost),
+        acked_after_restart=len(phases["after"]), lost_before_stop=len(before_lost),
+        broker_storage=args.broker_storage,
+        # Records twice in the table, by the phase their request was acknowledged in.
+        duplicates_by_phase={name: sum(1 for i in ids_ if landed[i] > 1) for name, ids_ in phases.items()},
     )
-    # Only what the broker held in memory when it was killed may be missing.
-    tally.extra["must_land"] = phases["outage"] | phases["after"]
+    # A broker that keeps its log loses nothing it acknowledged; one that kept it in memory may lose
+    # what it held when it was killed (counted apart as lost_before_stop), and nothing else.
+    tally.extra["must_land"] = (phases["before"] if durable else set()) | phases["outage"] | phases["after"]
     return tally
 
 
@@ -892,9 +902,10 @@ def print_table(report: dict[str, Any]) -> None:
                   f"p99 {figures['p99_ms']:,.0f} ms, max {figures['max_ms']:,.0f} ms")
     if "broker" in parts:
         b = parts["broker"]
-        print(f"broker: outage {b.get('outage_s', 0):.1f} s; acknowledged before the stop {b['acked_before_stop']:,} "
-              f"({b['lost_with_broker_memory']:,} lost with the in-memory broker), during the outage "
-              f"{b['acked_during_outage']:,}, after the restart {b['acked_after_restart']:,} (lost: {b['lost']})")
+        print(f"broker ({b['broker_storage']} log): outage {b.get('outage_s', 0):.1f} s; acknowledged before the stop "
+              f"{b['acked_before_stop']:,} ({b['lost_before_stop']:,} of them not in the table), during the outage "
+              f"{b['acked_during_outage']:,}, after the restart {b['acked_after_restart']:,} (lost: {b['lost']}; twice, "
+              f"by phase acknowledged: {b['duplicates_by_phase']})")
     for part, r in parts.items():
         for error in r["server_errors"][:5]:
             print(f"  {part} server error: {error}")
@@ -902,6 +913,7 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"cascade-rt ERROR lines in the log-backed server's output: {report['server_log']['errors']}")
         for message, count in report["server_log"]["messages"].items():
             print(f"  {count} x {message}")
+    for part, r in parts.items():
         for kind, sample in r["samples"].items():
             if sample:
                 print(f"  {part} {kind}: {sample}")
@@ -915,6 +927,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=None, help="fuzz requests (full 100,000)")
     parser.add_argument("--connections", type=int, default=64, help="fuzz client connections")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--broker-storage", choices=("s3", "memory"), default="s3",
+                        help="broker: where tansu keeps its log; s3 (a local moto server) survives the restart like "
+                             "a real broker's, memory simulates a topic that is deleted and created again")
     parser.add_argument("--overload-seconds", type=float, default=None, help="seconds at twice capacity (full 60)")
     parser.add_argument("--max-in-flight", type=int, default=4096, help="overload: most requests the client holds")
     parser.add_argument("--overload-rate", type=float, default=None,

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import socket
 
+import anyio
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cascade_rt.testing import KafkaBroker, kafka_broker
 
@@ -47,3 +49,37 @@ async def test_broker_works_as_async_context_manager(
     async with KafkaBroker() as broker:
         assert _connects(broker.port)
     assert not broker.running
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_durable_broker_keeps_acknowledged_records_across_stop_and_start(
+    monkeypatch: pytest.MonkeyPatch, anyio_backend: str
+) -> None:
+    monkeypatch.delenv("CASCADE_KAFKA_BOOTSTRAP", raising=False)
+    async with KafkaBroker(storage="s3") as broker:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait("kept", b"before the restart", partition=0)
+        finally:
+            await producer.stop()
+        broker.stop()
+        assert not _connects(broker.port)
+        broker.start()
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition("kept", 0)])
+            with anyio.fail_after(30):
+                record = await consumer.getone()
+        finally:
+            await consumer.stop()
+        assert (record.offset, record.value) == (sent.offset, b"before the restart")
+    assert not broker.running
+    assert not _connects(broker.port)
+
+
+def test_unknown_storage_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"KafkaBroker storage is 'memory' or 's3', got 'disk'"):
+        KafkaBroker(storage="disk")  # type: ignore[arg-type]
