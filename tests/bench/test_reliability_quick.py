@@ -64,13 +64,16 @@ def test_broker_outage_loses_nothing_acknowledged(whole: dict[str, Any]) -> None
     assert figures["landed_though_refused"] == 0, figures["samples"]
 
 
-@pytest.mark.xfail(reason="the records of the request in flight when the broker is killed can land twice (3 of 6 "
-                          "full runs: 2, 8 and 4 records, the first acknowledged after the restart; none in 3 quick "
-                          "runs): the producer runs without idempotence (tansu has none), so a batch the broker "
-                          "stored but did not acknowledge is sent again", strict=False)
-def test_broker_outage_repeats_nothing(whole: dict[str, Any]) -> None:
+def test_broker_outage_repeats_at_most_the_requests_in_flight_at_the_kill(whole: dict[str, Any]) -> None:
+    # The producer runs without idempotence (tansu has none), so a batch the broker stored but did
+    # not acknowledge before it was killed is sent again and can land twice (2 to 9 records in
+    # full runs, all acknowledged just after the restart). Nothing acknowledged before the stop or
+    # refused during the outage may repeat, and at most the requests in flight at the kill: one
+    # per connection of the broker part (16, of 1 to 10 records each).
     figures = whole["parts"]["broker"]
-    assert figures["duplicates"] == 0, (figures["samples"], figures["duplicates_by_phase"])
+    by_phase = figures["duplicates_by_phase"]
+    assert (by_phase["before"], by_phase["outage"]) == (0, 0), (figures["samples"], by_phase)
+    assert figures["duplicates"] <= 16 * 10, (figures["samples"], by_phase)
 
 
 def test_broker_restart_keeps_what_was_acknowledged_before_the_stop(whole: dict[str, Any]) -> None:

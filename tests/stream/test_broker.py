@@ -9,6 +9,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cascade_rt.testing import KafkaBroker, kafka_broker
 
 
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Brokers started here, whatever ``CASCADE_KAFKA_BOOTSTRAP`` the machine has."""
+    monkeypatch.delenv("CASCADE_KAFKA_BOOTSTRAP", raising=False)
+
+
 def _connects(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -17,8 +23,8 @@ def _connects(port: int) -> bool:
         return False
 
 
-def test_broker_listens_restarts_on_same_port_and_dies_on_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CASCADE_KAFKA_BOOTSTRAP", raising=False)
+@pytest.mark.usefixtures("local")
+def test_broker_listens_restarts_on_same_port_and_dies_on_exit() -> None:
     with kafka_broker() as broker:
         assert broker.bootstrap == f"127.0.0.1:{broker.port}"
         assert _connects(broker.port)
@@ -41,22 +47,18 @@ def test_external_broker_from_env_starts_nothing(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("local")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_broker_works_as_async_context_manager(
-    monkeypatch: pytest.MonkeyPatch, anyio_backend: str
-) -> None:
-    monkeypatch.delenv("CASCADE_KAFKA_BOOTSTRAP", raising=False)
+async def test_broker_works_as_async_context_manager(anyio_backend: str) -> None:
     async with KafkaBroker() as broker:
         assert _connects(broker.port)
     assert not broker.running
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("local")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_durable_broker_keeps_acknowledged_records_across_stop_and_start(
-    monkeypatch: pytest.MonkeyPatch, anyio_backend: str
-) -> None:
-    monkeypatch.delenv("CASCADE_KAFKA_BOOTSTRAP", raising=False)
+async def test_durable_broker_keeps_acknowledged_records_across_stop_and_start(anyio_backend: str) -> None:
     async with KafkaBroker(storage="s3") as broker:
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
